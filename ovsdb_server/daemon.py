@@ -20,7 +20,8 @@ directories, so we reproduce them exactly:
   status.  The child keeps the caller's stderr until then, so a startup
   failure is reported on the terminal exactly as by Open vSwitch.
 * Logging is Python ``logging`` rendered as Open vSwitch's vlog: modules are
-  named loggers registered with ``get_logger(name)``, each with one level per
+  named loggers registered with ``get_logger(name)`` (they still propagate to
+  the root logger, so pytest's caplog sees them), each with one level per
   destination (console, syslog, file), controlled by ``-v`` specs and the
   ``vlog/*`` unixctl commands.  One ``VlogHandler`` numbers every message
   (``%05N``) once and writes it to each destination whose level admits it.
@@ -158,8 +159,7 @@ class Vlog:
         logger = logging.getLogger(name)
         if name not in self.levels:
             self.levels[name] = [INFO, INFO, INFO]
-            logger.handlers = [self.handler]
-            logger.propagate = False
+            logger.addHandler(self.handler)
             self._update(name)
         return logger
 
@@ -367,7 +367,7 @@ def register_vlog_commands(server, vlog: Vlog = VLOG) -> None:
     from .unixctl import UnixctlError
 
     def vlog_set(args):
-        if False:
+        if not args:                       # no argument: everything to dbg
             vlog.set_levels(None, None, DBG)
         for spec in args:
             try:

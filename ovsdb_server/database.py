@@ -56,16 +56,21 @@ class Database:
         for ch in changes:
             tschema = schema.tables[ch.table]
             rows = tables[ch.table]
-            if ch.old is not None:
-                for col in tschema.has_strong:
-                    for _, target in col.refs(ch.old[col.name], "strong"):
-                        refcount[target] -= 1
-                self._unindex(ch.table, ch.uuid, ch.old)
-            if ch.new is not None:
-                rows[ch.uuid] = ch.new
-                for col in tschema.has_strong:
-                    for _, target in col.refs(ch.new[col.name], "strong"):
-                        refcount[target] = refcount.get(target, 0) + 1
+            old, new = ch.old, ch.new
+            for col in tschema.has_strong:
+                name = col.name
+                if old is not None and new is not None and old[name] == new[name]:
+                    continue
+                removed, added = col.ref_changes(None if old is None else old[name],
+                                                 None if new is None else new[name], "strong")
+                for _, target in removed:
+                    refcount[target] -= 1
+                for _, target in added:
+                    refcount[target] = refcount.get(target, 0) + 1
+            if old is not None:
+                self._unindex(ch.table, ch.uuid, old)
+            if new is not None:
+                rows[ch.uuid] = new
             else:
                 del rows[ch.uuid]
         for ch in changes:

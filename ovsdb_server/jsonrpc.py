@@ -7,14 +7,15 @@ Open vSwitch frames messages as concatenated JSON objects with no delimiter.
 complete messages found so far; a message split across reads is held until
 the rest arrives, and several messages in one read all come out.
 
-The fast path tries the decoder only when the buffered text ends with `}`
-(every message is an object).  When decoding fails, a structural scan tells
-a message that is merely incomplete (wait for more) from one that is
-malformed (raise `ProtocolError`): that scan runs only on failure, so
-well-behaved peers pay for one `json` decode per message.
+The decoder runs only once a `}` has arrived (every message is an
+object).  When it fails, the error itself tells a message that is merely
+incomplete (the failure is at the end of the buffered text, or inside an
+unterminated string) from one that is malformed (`ProtocolError`), so
+well-behaved peers pay for one C-speed `json` decode per message.
 
-Limits: a message nested deeper than `MAX_DEPTH` or longer than `max_size`
-bytes raises `ProtocolError`; the caller closes that connection, as
+Limits: a message nested deeper than `MAX_DEPTH` (enforced through the
+recursion limit the C decoder honours) or longer than `max_size` bytes
+raises `ProtocolError`; the caller closes that connection, as
 ovsdb-server does for every protocol violation.
 
 `classify(obj)` validates a decoded object as a request, notification or
@@ -24,14 +25,13 @@ and `encode(obj)` gives the bytes to send.
 from __future__ import annotations
 
 import json
-import re
+import sys
 
 MAX_DEPTH = 1000
 DEFAULT_MAX_SIZE = 64 * 1024 * 1024
 
 _decoder = json.JSONDecoder()
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-_TOKENS = re.compile(r'[{}\[\]"\\]')
 
 
 class ProtocolError(Exception):
@@ -42,39 +42,28 @@ def encode(obj) -> bytes:
     return _dumps(obj).encode()
 
 
-def _scan(text: str, start: int) -> tuple[int | None, int]:
-    """Structural scan from `start`: (end of the first complete value or None, max depth)."""
-    depth = max_depth = 0
-    in_string = escape = False
-    i = start
-    for m in _TOKENS.finditer(text, start):
-        ch = m.group()
-        pos = m.start()
-        if in_string:
-            if escape and pos == i + 1:
-                escape = False
-                i = pos
-                continue
-            escape = False
-            if ch == "\\":
-                escape = True
-                i = pos
-            elif ch == '"':
-                in_string = False
-            continue
-        if ch == '"':
-            in_string = True
-        elif ch in "{[":
-            depth += 1
-            if depth > max_depth:
-                max_depth = depth
-                if depth > MAX_DEPTH:
-                    return None, depth
-        elif ch in "}]":
-            depth -= 1
-            if depth <= 0:
-                return pos + 1, max_depth
-    return None, max_depth
+def _frame_depth() -> int:
+    f, n = sys._getframe(), 0
+    while f is not None:
+        n += 1
+        f = f.f_back
+    return n
+
+
+def _truncated(text: str, e: json.JSONDecodeError) -> bool:
+    """Did decoding fail only because the message is not complete yet?"""
+    pos = e.pos
+    if e.msg.startswith("Unterminated string"):
+        return True
+    rest = text[pos:].rstrip()
+    if not rest:
+        return True
+    if e.msg == "Expecting value" and ("true".startswith(rest) or "false".startswith(rest)
+                                       or "null".startswith(rest) or rest == "-"):
+        return True
+    if e.msg.startswith("Invalid \\uXXXX escape") and len(text) - pos <= 6:
+        return True
+    return False
 
 
 class Framer:
@@ -102,34 +91,32 @@ class Framer:
         text = self._text + chunk if self._text else chunk
         out = []
         pos, n = 0, len(text)
-        while True:
-            while pos < n and text[pos] in " \t\r\n":
-                pos += 1
-            if pos >= n:
-                break
-            if text[pos] != "{":
-                raise ProtocolError("syntax error: message is not a JSON object")
-            if text.find("}", pos) < 0:
-                break               # cannot be complete yet
-            try:
-                obj, end = _decoder.raw_decode(text, pos)
-            except (json.JSONDecodeError, RecursionError):
-                stop, depth = _scan(text, pos)
-                if depth > MAX_DEPTH:
-                    raise ProtocolError("nesting too deep") from None
-                if stop is None:
-                    break           # incomplete: wait for more bytes
+        # json's C decoder counts nesting against the recursion limit: allow
+        # exactly MAX_DEPTH levels beyond where we stand, then put it back.
+        saved = sys.getrecursionlimit()
+        sys.setrecursionlimit(_frame_depth() + MAX_DEPTH + 12)
+        try:
+            while True:
+                while pos < n and text[pos] in " \t\r\n":
+                    pos += 1
+                if pos >= n:
+                    break
+                if text[pos] != "{":
+                    raise ProtocolError("syntax error: message is not a JSON object")
+                if text.find("}", pos) < 0:
+                    break               # cannot be complete yet
                 try:
-                    obj, end = _decoder.raw_decode(text[:stop], pos)
-                except (json.JSONDecodeError, RecursionError) as e:
+                    obj, end = _decoder.raw_decode(text, pos)
+                except RecursionError:
+                    raise ProtocolError("nesting too deep") from None
+                except json.JSONDecodeError as e:
+                    if _truncated(text, e):
+                        break           # wait for more bytes
                     raise ProtocolError(f"error parsing stream: {e}") from None
-            else:
-                # Only a message with many brackets can be too deep: scan just those.
-                if end - pos > MAX_DEPTH and text.count("{", pos, end) + text.count("[", pos, end) > MAX_DEPTH:
-                    if _scan(text, pos)[1] > MAX_DEPTH:
-                        raise ProtocolError("nesting too deep")
-            out.append(obj)
-            pos = end
+                out.append(obj)
+                pos = end
+        finally:
+            sys.setrecursionlimit(saved)
         self._text = text[pos:] if pos < n else ""
         if len(self._text) > self.max_size:
             raise ProtocolError(f"message exceeds size limit of {self.max_size} bytes")

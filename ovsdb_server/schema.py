@@ -83,6 +83,64 @@ def atom_to_string(kind: str, atom) -> str:
     return str(atom)
 
 
+# -- Open vSwitch's JSON object member order --------------------------------------
+# ovsdb-server keeps a JSON object in an `shash` (lib/hmap.h) and walks rows
+# in that order, so when a row has several bad columns the error it reports
+# is the first one in hash order.  These reproduce hash_string() (lib/hash.c,
+# the portable murmur variant) and hmap's bucket order and growth.
+
+def _rot(x, k):
+    return ((x << k) | (x >> (32 - k))) & 0xFFFFFFFF
+
+
+def _mhash_add(h, data):
+    if data:
+        data = (data * 0xCC9E2D51) & 0xFFFFFFFF
+        data = (_rot(data, 15) * 0x1B873593) & 0xFFFFFFFF
+        h ^= data
+    return (_rot(h, 13) * 5 + 0xE6546B64) & 0xFFFFFFFF
+
+
+def ovs_hash_string(s: str, basis: int = 0) -> int:
+    b = s.encode()
+    h = basis
+    for i in range(0, len(b) - len(b) % 4, 4):
+        h = _mhash_add(h, int.from_bytes(b[i:i + 4], "little"))
+    if len(b) % 4:
+        h = _mhash_add(h, int.from_bytes(b[len(b) - len(b) % 4:], "little"))
+    h ^= len(b)
+    h ^= h >> 16
+    h = (h * 0x85EBCA6B) & 0xFFFFFFFF
+    h ^= h >> 13
+    h = (h * 0xC2B2AE35) & 0xFFFFFFFF
+    return h ^ (h >> 16)
+
+
+def _calc_mask(capacity):
+    mask = capacity // 2
+    for k in (1, 2, 4, 8, 16, 32):
+        mask |= mask >> k
+    return mask | ((mask & 1) << 1)
+
+
+def ovs_object_order(keys) -> list:
+    """The keys of a JSON object in the order ovsdb-server iterates them."""
+    mask, buckets, n = 0, [[]], 0
+    for key in keys:
+        h = ovs_hash_string(key)
+        buckets[h & mask].insert(0, (h, key))
+        n += 1
+        if n // 2 > mask:
+            new_mask = _calc_mask(n)
+            if new_mask > mask:
+                new = [[] for _ in range(new_mask + 1)]
+                for bucket in buckets:
+                    for node in bucket:
+                        new[node[0] & new_mask].insert(0, node)
+                mask, buckets = new_mask, new
+    return [key for bucket in buckets for _, key in bucket]
+
+
 class Base:
     """One atomic type with its constraints (a key or a value of a column)."""
 
@@ -251,6 +309,8 @@ class Column:
     def _parse_elements(self, whole, inner, what, symtab):
         n = len(inner)
         if n < self.n_min or n > self.n_max:
+            if self.n_min == 1 and self.n_max == 1:
+                raise syntax_error(f"{what} must have exactly one member but {n} are present", whole)
             raise syntax_error(f"{what} must have {self.n_min} to {self.n_max} members but {n} are present", whole)
         if self.is_map:
             kp, vp = self.key.parse, self.value.parse
@@ -297,6 +357,17 @@ class Column:
         if self.n_max > 1 or not value:
             return "[" + body + "]"
         return body
+
+    def ref_changes(self, old, new, strength: str):
+        """(removed, added): references of `strength` only in old / only in new.
+
+        Only the differing elements are visited, so growing a 1,000-element
+        set by one costs one reference, not 2,000."""
+        if old is None or new is None or len(old) + len(new) < 16:
+            return (list(self.refs(old, strength)) if old is not None else [],
+                    list(self.refs(new, strength)) if new is not None else [])
+        o, n = set(old), set(new)
+        return list(self.refs(tuple(o - n), strength)), list(self.refs(tuple(n - o), strength))
 
     def refs(self, value, base_strength: str):
         """Yield (ref_table, uuid) for every reference of the given strength in value."""

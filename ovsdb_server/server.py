@@ -182,22 +182,32 @@ class Server:
         framer = jsonrpc.Framer(self.args.max_message_size)
         wake = trio.Event()
         drained = trio.Event()
+        send_lock = trio.Lock()
+
+        reading = False
 
         def wakeup():
-            wake.set()
+            if not reading:             # the reader flushes its own output
+                wake.set()
 
         session.wakeup = wakeup
+
+        async def flush():
+            # Replies go out from the reader itself (no task switch per
+            # request); the writer task covers output queued by other
+            # sessions' commits.  The lock keeps one send_all at a time.
+            async with send_lock:
+                while session.outbox:
+                    await stream.send_all(session.take_output())
+                    if not session.outbox:
+                        session.catch_up()
 
         async def writer():
             nonlocal wake, drained
             while True:
                 await wake.wait()
                 wake = trio.Event()
-                while session.outbox:
-                    data = session.take_output()
-                    await stream.send_all(data)
-                    if not session.outbox:
-                        session.catch_up()
+                await flush()
                 drained.set()
                 drained = trio.Event()
 
@@ -209,25 +219,33 @@ class Server:
                     if session.behind:
                         await drained.wait()
                         continue
-                    timeout = PROBE_INTERVAL if probes else math.inf
-                    with trio.move_on_after(timeout) as cs:
+                    if probes:
+                        with trio.move_on_after(PROBE_INTERVAL) as cs:
+                            data = await stream.receive_some(65536)
+                        if cs.cancelled_caught:
+                            if idle_probe_sent:
+                                jlog.warning("%s: no response to inactivity probe after %g seconds, "
+                                             "disconnecting", name, PROBE_INTERVAL)
+                                break
+                            session.send(jsonrpc.request("echo", [], "echo"))
+                            idle_probe_sent = True
+                            continue
+                        idle_probe_sent = False
+                    else:
                         data = await stream.receive_some(65536)
-                    if cs.cancelled_caught:
-                        if idle_probe_sent:
-                            jlog.warning("%s: no response to inactivity probe after %g seconds, "
-                                         "disconnecting", name, PROBE_INTERVAL)
-                            break
-                        session.send(jsonrpc.request("echo", [], "echo"))
-                        idle_probe_sent = True
-                        continue
-                    idle_probe_sent = False
                     if not data:
                         break
                     now = trio.current_time()
-                    for msg in framer.feed(data):
-                        core.handle(session, msg, now)
-                    self.timer_event.set()
+                    reading = True
+                    try:
+                        for msg in framer.feed(data):
+                            core.handle(session, msg, now)
+                    finally:
+                        reading = False
+                    if self.core.triggers:
+                        self.timer_event.set()
                     self._maybe_compact()
+                    await flush()
                 # Let queued replies go out before closing.
                 with trio.move_on_after(1):
                     while session.outbox:

@@ -30,7 +30,7 @@ from __future__ import annotations
 from .condition import parse_mutations, parse_where, TRUE
 from .database import Change
 from .errors import OvsdbError, syntax_error
-from .schema import Symtab, is_id, is_uuid, new_uuid
+from .schema import Symtab, is_id, is_uuid, new_uuid, ovs_object_order
 
 _TYPE_CHECKS = {
     "string": lambda v: type(v) is str,
@@ -172,7 +172,8 @@ def parse_row(table, row_json, symtab, *, for_update=False, op_json=None):
     """Row JSON -> {column: value}; unknown columns, bad values and, for
     update, immutable columns give ovsdb-server's errors."""
     out = {}
-    for name, value_json in row_json.items():
+    for name in ovs_object_order(row_json):
+        value_json = row_json[name]
         col = table.all_columns.get(name)
         if col is None:
             raise OvsdbError("unknown column", f"No column {name} in table {table.name}.", row_json)
@@ -440,16 +441,18 @@ def commit(txn) -> list[Change]:
         for uuid, (old, new) in rows.items():
             for col in tschema.has_strong:
                 name = col.name
-                if old is not None and (new is None or old[name] != new[name]):
-                    for _, target in col.refs(old[name], "strong"):
-                        delta[target] = delta.get(target, 0) - 1
-                if new is not None and (old is None or old[name] != new[name]):
-                    for ref_table, target in col.refs(new[name], "strong"):
-                        if txn.get(ref_table, target) is None:
-                            raise OvsdbError("referential integrity violation",
-                                             f"Table {tname} column {name} row {uuid} references nonexistent "
-                                             f"row {target} in table {ref_table}.")
-                        delta[target] = delta.get(target, 0) + 1
+                if old is not None and new is not None and old[name] == new[name]:
+                    continue
+                removed, added = col.ref_changes(None if old is None else old[name],
+                                                 None if new is None else new[name], "strong")
+                for _, target in removed:
+                    delta[target] = delta.get(target, 0) - 1
+                for ref_table, target in added:
+                    if txn.get(ref_table, target) is None:
+                        raise OvsdbError("referential integrity violation",
+                                         f"Table {tname} column {name} row {uuid} references nonexistent "
+                                         f"row {target} in table {ref_table}.")
+                    delta[target] = delta.get(target, 0) + 1
     refcount = db.refcount
 
     def count(u):
