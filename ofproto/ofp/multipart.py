@@ -1,0 +1,371 @@
+"""Stats (OF1.0) and multipart (OF1.1+) messages, and the dispatchers.
+
+Theory of operation
+-------------------
+OFPT_STATS_*/OFPT_MULTIPART_* and OFPT_EXPERIMENTER are registered as
+*dispatchers*: they read the stats type (and vendor/experimenter id and
+subtype) and re-enter the registry with the longer key; the concrete class
+then decodes its body after the prefix (:func:`.base.prefix_len`).  The
+same class serves OF1.0 stats and OF1.1+ multipart where the body layout
+is shared; ``flags`` (OFPSF_REPLY_MORE) is a field of every stats class.
+
+Request/reply bodies with one fixed structure are typed; replies that are
+lists of entries either parse the entries into dataclasses (flow stats,
+port descriptions: what ovs-ofctl and the switch need) or keep the body as
+validated bytes (the long tail).
+"""
+
+from __future__ import annotations
+
+import struct
+
+from .actions import pack_actions, unpack_actions
+from .base import check_tlv_list, message, pack_prefix, prefix_len, stats_flags
+from .errors import OFPError
+from .header import ALL, OF10, OF11UP, OF13UP, OF14UP, OF15UP, Message, frozen, lookup, register
+from .instructions import pack_instructions, unpack_instructions
+from .layout import layout, pad, raw, u8, u16, u32, u64
+from .match import Match10, OxmMatch, parse_tlvs
+from .messages import pack_port, unpack_ports, check_buckets, check_bands
+
+NX_VENDOR_ID = 0x00002320
+ONF_VENDOR_ID = 0x4F4E4600
+_KNOWN_VENDORS = (NX_VENDOR_ID, ONF_VENDOR_ID)
+
+
+# ---------------------------------------------------------------- dispatchers
+def _dispatch(key, version, xid, buf, stats):
+    if stats:
+        base = 12 if version == 1 else 16
+        if len(buf) < base:
+            raise OFPError("OFPBRC_BAD_LEN", detail="stats header truncated")
+        stype = struct.unpack_from("!H", buf, 8)[0]
+        k = key + (stype,)
+        if stype == 0xFFFF:
+            if len(buf) < base + 8:
+                raise OFPError("OFPBRC_BAD_LEN", detail="vendor stats header truncated")
+            vendor, sub = struct.unpack_from("!II", buf, base)
+            k = k + (vendor, sub)
+        cls = lookup(k)
+        if cls is None:
+            if stype != 0xFFFF:
+                raise OFPError("OFPBRC_BAD_STAT", detail=f"stats type {stype}")
+            raise OFPError("OFPBRC_BAD_VENDOR" if vendor not in _KNOWN_VENDORS
+                           else "OFPBRC_BAD_SUBTYPE", detail=f"vendor {vendor:#x}/{sub}")
+    else:
+        if len(buf) < 16:
+            raise OFPError("OFPBRC_BAD_LEN", detail="experimenter header truncated")
+        vendor, sub = struct.unpack_from("!II", buf, 8)
+        k = key + (vendor, sub)
+        cls = lookup(k)
+        if cls is None:
+            raise OFPError("OFPBRC_BAD_VENDOR" if vendor not in _KNOWN_VENDORS
+                           else "OFPBRC_BAD_SUBTYPE", detail=f"vendor {vendor:#x}/{sub}")
+    return cls._decode(k, version, xid, buf)
+
+
+for _name, _stats in (("EXPERIMENTER", False), ("MULTIPART_REQUEST", True),
+                      ("MULTIPART_REPLY", True)):
+    _cls = type(f"_{_name}Dispatch", (), {
+        "_decode": classmethod(lambda cls, key, v, x, b, _s=_stats: _dispatch(key, v, x, b, _s))})
+    register(ALL, _name)(_cls)
+
+
+def mp(v10, v11):
+    """Stats sub-key per version: OF1.0 code ``v10`` else ``v11`` (None = absent)."""
+    return lambda v: None if (v10 if v == 1 else v11) is None else ((v10 if v == 1 else v11),)
+
+
+# ---------------------------------------------------------------- desc
+DescStatsRequest = message("DescStatsRequest", ALL, "MULTIPART_REQUEST", (mp(0, 0),), stats=True)
+ofp_desc = layout("ofp_desc", "mfr_desc"/raw(256), "hw_desc"/raw(256), "sw_desc"/raw(256),
+                  "serial_num"/raw(32), "dp_desc"/raw(256))
+DescStatsReply = message("DescStatsReply", ALL, "MULTIPART_REPLY", (mp(0, 0),), ofp_desc,
+                         stats=True)
+
+# ---------------------------------------------------------------- flow / aggregate
+ofp10_flow_stats_request = layout("ofp10_flow_stats_request", "table_id"/u8, pad(1),
+                                  "out_port"/u16)
+ofp11_flow_stats_request = layout("ofp11_flow_stats_request", "table_id"/u8, pad(3),
+                                  "out_port"/u32, "out_group"/u32, pad(4), "cookie"/u64,
+                                  "cookie_mask"/u64)
+
+
+def _flow_req_cls(name, code):
+    @register(ALL, "MULTIPART_REQUEST", mp(code, code))
+    @frozen
+    class _Req(Message):
+        flags: int = 0
+        table_id: int = 0xFF
+        out_port: int = 0
+        out_group: int = 0xFFFFFFFF
+        cookie: int = 0
+        cookie_mask: int = 0
+        match: object = None
+
+        @classmethod
+        def _decode(cls, key, version, xid, buf):
+            off = prefix_len(key)
+            fl = stats_flags(key, buf)
+            if version == 1:
+                m = Match10.unpack(buf, off)
+                t, p = ofp10_flow_stats_request.unpack(buf, off + 40)
+                if len(buf) != off + 44:
+                    raise OFPError("OFPBRC_BAD_LEN", detail="flow stats request")
+                return cls(version=1, xid=xid, flags=fl, table_id=t, out_port=p, match=m)
+            t, p, g, c, cm = ofp11_flow_stats_request.unpack(buf, off)
+            m, end = OxmMatch.unpack_oxm(buf, off + 32)
+            if end != len(buf):
+                raise OFPError("OFPBRC_BAD_LEN", detail="flow stats request")
+            return cls(version=version, xid=xid, flags=fl, table_id=t, out_port=p,
+                       out_group=g, cookie=c, cookie_mask=cm, match=m)
+
+        def _encode_body(self, key):
+            pre = pack_prefix(key, self)
+            if self.version == 1:
+                return pre + (self.match or Match10()).pack() + \
+                    ofp10_flow_stats_request.pack(self.table_id, self.out_port)
+            return pre + ofp11_flow_stats_request.pack(
+                self.table_id, self.out_port, self.out_group, self.cookie,
+                self.cookie_mask) + (self.match or OxmMatch()).pack_oxm()
+    _Req.__name__ = _Req.__qualname__ = name
+    _Req.NAME = name
+    return _Req
+
+
+FlowStatsRequest = _flow_req_cls("FlowStatsRequest", 1)
+AggregateStatsRequest = _flow_req_cls("AggregateStatsRequest", 2)
+ofp_aggregate_stats_reply = layout("ofp_aggregate_stats_reply", "packet_count"/u64,
+                                   "byte_count"/u64, "flow_count"/u32, pad(4))
+AggregateStatsReply = message("AggregateStatsReply", (1, 2, 3, 4, 5), "MULTIPART_REPLY",
+                              (mp(2, 2),), ofp_aggregate_stats_reply, stats=True)
+# OF1.5 replaces the fixed counters by OXS TLVs (ofp_stats): kept as bytes.
+FlowStatsReply15 = message("FlowStatsReply15", (6,), "MULTIPART_REPLY", (mp(None, 1),), None,
+                           tail="body", stats=True)
+AggregateStatsReply15 = message("AggregateStatsReply15", (6,), "MULTIPART_REPLY",
+                                (mp(None, 2),), None, tail="body", stats=True)
+
+ofp10_flow_stats = layout("ofp10_flow_stats", "length"/u16, "table_id"/u8, pad(1))
+ofp10_flow_stats2 = layout("ofp10_flow_stats2", "duration_sec"/u32, "duration_nsec"/u32,
+                           "priority"/u16, "idle_timeout"/u16, "hard_timeout"/u16, pad(6),
+                           "cookie"/u64, "packet_count"/u64, "byte_count"/u64)
+ofp11_flow_stats = layout("ofp11_flow_stats", "length"/u16, "table_id"/u8, pad(1),
+                          "duration_sec"/u32, "duration_nsec"/u32, "priority"/u16,
+                          "idle_timeout"/u16, "hard_timeout"/u16, "flags"/u16,
+                          "importance"/u16, pad(2), "cookie"/u64, "packet_count"/u64,
+                          "byte_count"/u64)
+
+
+@frozen
+class FlowStats:
+    """One flow entry of a flow stats reply (OF1.0, OF1.1+ or NXST_FLOW).
+    ``idle_age``/``hard_age`` are NXST_FLOW's (+1 encoded; 0 = unknown)."""
+    table_id: int = 0
+    duration_sec: int = 0
+    duration_nsec: int = 0
+    priority: int = 0x8000
+    idle_timeout: int = 0
+    hard_timeout: int = 0
+    flags: int = 0
+    importance: int = 0
+    cookie: int = 0
+    packet_count: int = 0
+    byte_count: int = 0
+    idle_age: int = 0
+    hard_age: int = 0
+    match: object = None
+    actions: tuple = ()
+    instructions: tuple = ()
+
+
+def _unpack_flow_stats(buf, off, end, version):
+    out = []
+    while off < end:
+        if end - off < 4:
+            raise OFPError("OFPBRC_BAD_LEN", detail="flow stats truncated")
+        ln = struct.unpack_from("!H", buf, off)[0]
+        if ln < (88 if version == 1 else 56) or off + ln > end or ln % 8:
+            raise OFPError("OFPBRC_BAD_LEN", detail=f"flow stats length {ln}")
+        if version == 1:
+            _, tid = ofp10_flow_stats.unpack(buf, off)
+            m = Match10.unpack(buf, off + 4)
+            d = ofp10_flow_stats2.parse_dict(buf, off + 44)
+            acts = unpack_actions(buf, off + 88, off + ln, 1)
+            out.append(FlowStats(table_id=tid, match=m, actions=acts, **d))
+        else:
+            d = ofp11_flow_stats.parse_dict(buf, off)
+            del d["length"]
+            if version < 5:
+                d["importance"] = 0
+            m, moff = OxmMatch.unpack_oxm(buf, off + 48)
+            insts = unpack_instructions(buf, moff, off + ln, version)
+            out.append(FlowStats(match=m, instructions=insts, **d))
+        off += ln
+    return tuple(out)
+
+
+def _pack_flow_stats(fs: FlowStats, version):
+    if version == 1:
+        acts = pack_actions(fs.actions, 1)
+        return (ofp10_flow_stats.pack(88 + len(acts), fs.table_id) + (fs.match or Match10()).pack()
+                + ofp10_flow_stats2.pack(fs.duration_sec, fs.duration_nsec, fs.priority,
+                                         fs.idle_timeout, fs.hard_timeout, fs.cookie,
+                                         fs.packet_count, fs.byte_count) + acts)
+    tail = (fs.match or OxmMatch()).pack_oxm() + pack_instructions(fs.instructions, version)
+    return ofp11_flow_stats.pack(48 + len(tail), fs.table_id, fs.duration_sec, fs.duration_nsec,
+                                 fs.priority, fs.idle_timeout, fs.hard_timeout, fs.flags,
+                                 fs.importance if version >= 5 else 0, fs.cookie,
+                                 fs.packet_count, fs.byte_count) + tail
+
+
+@register((1, 2, 3, 4, 5), "MULTIPART_REPLY", mp(1, 1))
+@frozen
+class FlowStatsReply(Message):
+    flags: int = 0
+    stats: tuple = ()
+    NAME = "FlowStatsReply"
+
+    @classmethod
+    def _decode(cls, key, version, xid, buf):
+        return cls(version=version, xid=xid, flags=stats_flags(key, buf),
+                   stats=_unpack_flow_stats(buf, prefix_len(key), len(buf), version))
+
+    def _encode_body(self, key):
+        return pack_prefix(key, self) + b"".join(_pack_flow_stats(s, self.version)
+                                                 for s in self.stats)
+
+
+# ---------------------------------------------------------------- ports
+ofp10_port_stats_request = layout("ofp10_port_stats_request", "port_no"/u16, pad(6))
+ofp11_port_stats_request = layout("ofp11_port_stats_request", "port_no"/u32, pad(4))
+_PSR = {1: ofp10_port_stats_request, **{v: ofp11_port_stats_request for v in OF11UP}}
+PortStatsRequest = message("PortStatsRequest", ALL, "MULTIPART_REQUEST", (mp(4, 4),), _PSR,
+                           stats=True)
+PortStatsReply = message("PortStatsReply", ALL, "MULTIPART_REPLY", (mp(4, 4),), None,
+                         tail="body", stats=True)
+PortDescRequest = message("PortDescRequest", ALL, "MULTIPART_REQUEST", (mp(13, 13),),
+                          {v: (ofp11_port_stats_request if v >= 6 else None) for v in ALL},
+                          stats=True, doc="OF1.5 adds port_no; OF1.0 is OVS's extension 13.")
+
+
+@register(ALL, "MULTIPART_REPLY", mp(13, 13))
+@frozen
+class PortDescReply(Message):
+    flags: int = 0
+    ports: tuple = ()
+    NAME = "PortDescReply"
+
+    @classmethod
+    def _decode(cls, key, version, xid, buf):
+        return cls(version=version, xid=xid, flags=stats_flags(key, buf),
+                   ports=unpack_ports(buf, prefix_len(key), len(buf), version))
+
+    def _encode_body(self, key):
+        return pack_prefix(key, self) + b"".join(pack_port(p, self.version) for p in self.ports)
+
+
+# ---------------------------------------------------------------- tables, queues, the rest
+TableStatsRequest = message("TableStatsRequest", ALL, "MULTIPART_REQUEST", (mp(3, 3),),
+                            stats=True)
+TableStatsReply = message("TableStatsReply", ALL, "MULTIPART_REPLY", (mp(3, 3),), None,
+                          tail="body", stats=True)
+ofp10_queue_stats_request = layout("ofp10_queue_stats_request", "port_no"/u16, pad(2),
+                                   "queue_id"/u32)
+ofp11_queue_stats_request = layout("ofp11_queue_stats_request", "port_no"/u32,
+                                   "queue_id"/u32)
+QueueStatsRequest = message("QueueStatsRequest", ALL, "MULTIPART_REQUEST", (mp(5, 5),),
+                            {1: ofp10_queue_stats_request,
+                             **{v: ofp11_queue_stats_request for v in OF11UP}}, stats=True)
+QueueStatsReply = message("QueueStatsReply", ALL, "MULTIPART_REPLY", (mp(5, 5),), None,
+                          tail="body", stats=True)
+ofp11_group_stats_request = layout("ofp11_group_stats_request", "group_id"/u32, pad(4))
+GroupStatsRequest = message("GroupStatsRequest", OF11UP, "MULTIPART_REQUEST", (mp(None, 6),),
+                            ofp11_group_stats_request, stats=True)
+GroupStatsReply = message("GroupStatsReply", OF11UP, "MULTIPART_REPLY", (mp(None, 6),), None,
+                          tail="body", stats=True)
+GroupDescRequest = message("GroupDescRequest", OF11UP, "MULTIPART_REQUEST", (mp(None, 7),),
+                           {v: (ofp11_group_stats_request if v >= 6 else None) for v in OF11UP},
+                           stats=True)
+
+
+def _check_group_desc(version, kw):
+    body = kw["body"]
+    for off, ln in check_tlv_list(body, "!H", 0, 8, 1, "OFPBRC_BAD_LEN", "group desc"):
+        gtype = body[off + 2]
+        if gtype > 3:
+            raise OFPError("OFPGMFC_BAD_TYPE", detail=f"group type {gtype}")
+        if version < 6:
+            check_buckets(body[off + 8:off + ln], version)
+
+
+GroupDescReply = message("GroupDescReply", OF11UP, "MULTIPART_REPLY", (mp(None, 7),), None,
+                         tail="body", stats=True, validate=_check_group_desc)
+GroupFeaturesRequest = message("GroupFeaturesRequest", OF11UP, "MULTIPART_REQUEST",
+                               (mp(None, 8),), stats=True)
+ofp12_group_features = layout("ofp12_group_features", "types"/u32, "capabilities"/u32,
+                              "max_groups0"/u32, "max_groups1"/u32, "max_groups2"/u32,
+                              "max_groups3"/u32, "actions0"/u32, "actions1"/u32,
+                              "actions2"/u32, "actions3"/u32)
+GroupFeaturesReply = message("GroupFeaturesReply", OF11UP, "MULTIPART_REPLY", (mp(None, 8),),
+                             ofp12_group_features, stats=True)
+ofp13_meter_multipart_request = layout("ofp13_meter_multipart_request", "meter_id"/u32, pad(4))
+for _n, _code in (("Meter", 9), ("MeterConfig", 10)):
+    globals()[f"{_n}StatsRequest"] = message(f"{_n}StatsRequest", OF13UP, "MULTIPART_REQUEST",
+                                             (mp(None, _code),), ofp13_meter_multipart_request,
+                                             stats=True)
+    globals()[f"{_n}StatsReply"] = message(f"{_n}StatsReply", OF13UP, "MULTIPART_REPLY",
+                                           (mp(None, _code),), None, tail="body", stats=True)
+MeterFeaturesRequest = message("MeterFeaturesRequest", OF13UP, "MULTIPART_REQUEST",
+                               (mp(None, 11),), stats=True)
+ofp13_meter_features = layout("ofp13_meter_features", "max_meter"/u32, "band_types"/u32,
+                              "capabilities"/u32, "max_bands"/u8, "max_color"/u8, pad(2))
+MeterFeaturesReply = message("MeterFeaturesReply", OF13UP, "MULTIPART_REPLY", (mp(None, 11),),
+                             ofp13_meter_features, stats=True)
+
+
+def _check_table_features(version, kw):
+    body = kw["body"]
+    for off, ln in check_tlv_list(body, "!H", 0, 64, 1, "OFPBRC_BAD_LEN", "table features"):
+        check_tlv_list(body[off + 64:off + ln], "!HH", 1, 4, 8, "OFPBPC_BAD_LEN",
+                       "table feature property")
+
+
+TableFeaturesRequest = message("TableFeaturesRequest", OF13UP, "MULTIPART_REQUEST",
+                               (mp(None, 12),), None, tail="body", stats=True,
+                               validate=_check_table_features)
+TableFeaturesReply = message("TableFeaturesReply", OF13UP, "MULTIPART_REPLY", (mp(None, 12),),
+                             None, tail="body", stats=True, validate=_check_table_features)
+TableDescRequest = message("TableDescRequest", OF14UP, "MULTIPART_REQUEST", (mp(None, 14),),
+                           stats=True)
+TableDescReply = message("TableDescReply", OF14UP, "MULTIPART_REPLY", (mp(None, 14),), None,
+                         tail="body", stats=True)
+QueueDescRequest = message("QueueDescRequest", OF14UP, "MULTIPART_REQUEST", (mp(None, 15),),
+                           ofp11_queue_stats_request, stats=True)
+
+
+def _check_queue_desc(version, kw):
+    body = kw["body"]
+    for off, ln in check_tlv_list(body, "!IIH", 2, 16, 1, "OFPBRC_BAD_LEN", "queue desc"):
+        check_tlv_list(body[off + 16:off + ln], "!HH", 1, 4, 8, "OFPBPC_BAD_LEN",
+                       "queue property")
+
+
+QueueDescReply = message("QueueDescReply", OF14UP, "MULTIPART_REPLY", (mp(None, 15),), None,
+                         tail="body", stats=True, validate=_check_queue_desc)
+FlowMonitorRequest = message("FlowMonitorRequest", OF14UP, "MULTIPART_REQUEST",
+                             (mp(None, 16),), None, tail="body", stats=True)
+FlowMonitorReply = message("FlowMonitorReply", OF14UP, "MULTIPART_REPLY", (mp(None, 16),),
+                           None, tail="body", stats=True)
+
+FlowDescRequest = message("FlowDescRequest", OF15UP, "MULTIPART_REQUEST", (mp(None, 17),), None,
+                          tail="body", stats=True)
+FlowDescReply = message("FlowDescReply", OF15UP, "MULTIPART_REPLY", (mp(None, 17),), None,
+                        tail="body", stats=True)
+ControllerStatusRequest = message("ControllerStatusRequest", OF15UP, "MULTIPART_REQUEST",
+                                  (mp(None, 18),), None, tail="body", stats=True)
+ControllerStatusReply = message("ControllerStatusReply", OF15UP, "MULTIPART_REPLY",
+                                (mp(None, 18),), None, tail="body", stats=True)
+BundleFeaturesRequest = message("BundleFeaturesRequest", OF15UP, "MULTIPART_REQUEST",
+                                (mp(None, 19),), None, tail="body", stats=True)
+BundleFeaturesReply = message("BundleFeaturesReply", OF15UP, "MULTIPART_REPLY",
+                              (mp(None, 19),), None, tail="body", stats=True)
