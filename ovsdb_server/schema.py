@@ -37,6 +37,7 @@ with warnings.catch_warnings():
     import ovs.db.types as ovs_types
 
 from .errors import OvsdbError, syntax_error
+from .ovsjson import schema_json_in_ovs_order
 
 SCHEMA_DIR = os.path.join(os.path.dirname(__file__), "schemas")
 VSWITCH_SCHEMA = os.path.join(SCHEMA_DIR, "vswitch.ovsschema")
@@ -163,7 +164,7 @@ class Base:
     def default(self):
         return {"integer": 0, "real": 0.0, "boolean": False, "string": "", "uuid": ZERO_UUID}[self.kind]
 
-    def parse(self, j, symtab):
+    def parse(self, j, symtab, constrained=True):
         kind = self.kind
         if kind == "string":
             if type(j) is not str:
@@ -197,7 +198,8 @@ class Base:
                 atom = float(j)
             else:
                 raise syntax_error("expected real", j)
-        self.check(atom)
+        if constrained:
+            self.check(atom)
         return atom
 
     def check(self, atom):
@@ -296,24 +298,31 @@ class Column:
     # -- parsing -----------------------------------------------------------
     def parse(self, j, symtab=None):
         """RFC 7047 <value> for this column -> canonical tuple (or OvsdbError)."""
-        if self.is_map:
+        return self.parse_as(j, symtab, self.n_min, self.n_max)
+
+    def parse_as(self, j, symtab, n_min, n_max, *, constrained=True, keys_only=False):
+        """ovsdb_datum_from_json with a relaxed type: other size limits, no
+        atom constraints (arithmetic arguments), or only the keys of a map (a
+        map "delete" given a set of keys)."""
+        is_map = self.is_map and not keys_only
+        if is_map:
             if type(j) is not list or len(j) != 2 or j[0] != "map" or type(j[1]) is not list:
                 raise syntax_error('expected ["map", <array>]', j)
-            return self._parse_elements(j, j[1], "map", symtab)
-        if type(j) is list and j and j[0] == "set":
+        elif type(j) is list and j and j[0] == "set":
             if len(j) != 2 or type(j[1]) is not list:
                 raise syntax_error('expected ["set", <array>]', j)
-            return self._parse_elements(j, j[1], "set", symtab)
-        return (self.key.parse(j, symtab),)
-
-    def _parse_elements(self, whole, inner, what, symtab):
+        else:
+            return (self.key.parse(j, symtab, constrained),)
+        inner = j[1]
         n = len(inner)
-        if n < self.n_min or n > self.n_max:
-            if self.n_min == 1 and self.n_max == 1:
-                raise syntax_error(f"{what} must have exactly one member but {n} are present", whole)
-            raise syntax_error(f"{what} must have {self.n_min} to {self.n_max} members but {n} are present", whole)
-        if self.is_map:
-            kp, vp = self.key.parse, self.value.parse
+        what = "map" if is_map else "set"
+        if n < n_min or n > n_max:
+            if n_min == 1 and n_max == 1:
+                raise syntax_error(f"{what} must have exactly one member but {n} are present", j)
+            raise syntax_error(f"{what} must have {n_min} to {n_max} members but {n} are present", j)
+        kp = self.key.parse
+        if is_map:
+            vp = self.value.parse
             pairs = []
             for e in inner:
                 if type(e) is not list or len(e) != 2:
@@ -324,21 +333,15 @@ class Column:
                 if pairs[i][0] == pairs[i - 1][0]:
                     raise OvsdbError("ovsdb error", "map contains duplicate key")
             return tuple(pairs)
-        kp = self.key.parse
-        atoms = sorted(kp(e, symtab) for e in inner)
+        atoms = sorted(kp(e, symtab, constrained) for e in inner)
         for i in range(1, len(atoms)):
             if atoms[i] == atoms[i - 1]:
                 raise OvsdbError("ovsdb error", "set contains duplicate")
         return tuple(atoms)
 
     def parse_loose(self, j, symtab=None):
-        """Like parse() but for mutation arguments and map-key sets: no size check."""
-        saved = self.n_min, self.n_max
-        self.n_min, self.n_max = 0, UINT_MAX
-        try:
-            return self.parse(j, symtab)
-        finally:
-            self.n_min, self.n_max = saved
+        """Like parse() but with no size limits (file records, excludes)."""
+        return self.parse_as(j, symtab, 0, UINT_MAX)
 
     def check_size(self, value, syntax=None):
         n = len(value)
@@ -420,14 +423,17 @@ class Schema:
             parsed = ovs_schema.DbSchema.from_json(schema_json, allow_extensions=True)
         except Exception as e:  # python-ovs raises its own Error
             raise OvsdbError("syntax error", f"bad schema: {e}")
-        self.json = schema_json
+        # ovsdb-server sends (and stores) the schema in its own hash order, and
+        # stock clients print tables and columns in an order that depends on
+        # it: reproduce that order exactly.
+        self.json = schema_json_in_ovs_order(schema_json)
         self.name = parsed.name
         self.version = parsed.version
         self.cksum = schema_json.get("cksum")
         any_root = any(t.is_root for t in parsed.tables.values())
         # With no isRoot anywhere, every table is a root (backward compatibility).
         self.tables = {name: Table(t, t.is_root or not any_root) for name, t in parsed.tables.items()}
-        self.text = json.dumps(schema_json, separators=(",", ":"))
+        self.text = json.dumps(self.json, separators=(",", ":"))
         # Which (table, column) pairs hold weak references into each table.
         self.weak_referrers: dict[str, list[tuple[str, str]]] = {}
         for t in self.tables.values():

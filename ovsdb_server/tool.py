@@ -18,6 +18,7 @@ import sys
 import time
 from importlib import resources
 
+from .ovsjson import schema_json_in_ovs_order
 from .storage import DbFile, StorageError
 
 PROG = "pyovsdb-tool"
@@ -48,7 +49,8 @@ def cmd_create(args: list[str], out, verbosity: int = 0) -> None:
         raise ToolError(f"{schema_file}: {e.strerror}") from None
     except ValueError as e:
         raise ToolError(f"{schema_file}: not valid JSON ({e})") from None
-    DbFile.create(db, schema)
+    # Like ovsdb-tool, store the schema as ovsdb-server would serialize it.
+    DbFile.create(db, schema_json_in_ovs_order(schema))
 
 
 # --------------------------------------------------------------------------- show-log
