@@ -1,0 +1,227 @@
+"""pyovs-vswitchd: the trio edge of our ovs-vswitchd (database side).
+
+Theory of operation
+-------------------
+`main()` parses Open vSwitch's options, applies the daemon conventions
+(`ovsdb_server.daemon`: pidfile ``ovs-vswitchd.pid``, log file, --detach)
+and runs `Vswitchd.run()` under trio:
+
+* a `TrioIdl` replica of the Open_vSwitch database (default
+  ``unix:$OVS_RUNDIR/db.sock``) holding the ``ovs_vswitchd`` lock;
+* the reconfiguration loop: on every change of the replica (or of the lock)
+  it snapshots the configuration (`bridge.config_from_idl`), lets the
+  sans-I/O `bridge.Switch` apply it, and writes back the status columns with
+  ``cur_cfg = next_cfg`` in one transaction (python-ovs adds the
+  ``{"op":"assert","lock":"ovs_vswitchd"}``).  Without the lock it logs
+  "another ovs-vswitchd process is running..." once, drops its bridges and
+  writes nothing, as bridge.c does;
+* the unixctl socket ``ovs-vswitchd.<pid>.ctl`` (exit, version, vlog/*,
+  memory/show, ofproto/list, coverage/show, bridge/dump-flows).
+
+Extension point for the OpenFlow layer: `Vswitchd.nursery` is the daemon's
+nursery and `Vswitchd.switch` the `bridge.Switch`; register on
+``switch.on_bridge_added`` to start per-bridge tasks (``vswitchd.nursery.
+start_soon(...)``) and on the `Bridge` hooks for ports.  `Vswitchd.unixctl`
+takes more commands; `Vswitchd.request_reconfigure()` reruns the loop (e.g.
+to publish changed port state).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import trio
+
+from ovsdb_server import daemon
+from ovsdb_server.daemon import DaemonConfig, get_logger
+from ovsdb_server.unixctl import ExitController, UnixctlError, UnixctlServer
+
+from . import bridge as bridge_mod
+from .idl import NOT_LOCKED, SUCCESS, TRY_AGAIN, UNCHANGED, TrioIdl, make_schema_helper
+
+PROGRAM = "ovs-vswitchd"
+LOCK_NAME = "ovs_vswitchd"
+SCHEMA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                      "ovsdb_server", "schemas", "vswitch.ovsschema")
+log = get_logger("bridge")
+for _m in ("reconnect", "jsonrpc", "ofproto", "netdev", "memory", "coverage"):
+    get_logger(_m)
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog=PROGRAM, description="Open vSwitch daemon (pyvswitch)")
+    p.add_argument("database", nargs="?", help="unix:PATH or tcp:IP:PORT (default unix:$OVS_RUNDIR/db.sock)")
+    p.add_argument("--enable-dummy", nargs="?", const="", metavar="override",
+                   help="enable dummy network devices")
+    p.add_argument("--disable-system", action="store_true", help="disable system datapath (implied)")
+    p.add_argument("--disable-system-route", action="store_true")
+    p.add_argument("--mlockall", action="store_true")
+    p.add_argument("--n-handler-threads", type=int)
+    p.add_argument("--n-revalidator-threads", type=int)
+    p.add_argument("-p", "--private-key")
+    p.add_argument("-c", "--certificate")
+    p.add_argument("-C", "--ca-cert")
+    p.add_argument("--bootstrap-ca-cert")
+    daemon.add_options(p, PROGRAM)
+    return p.parse_args(argv)
+
+
+class Coverage:
+    """A few named event counters in coverage/show's format."""
+
+    def __init__(self):
+        self.counters: dict[str, int] = {}
+
+    def inc(self, name: str, n: int = 1) -> None:
+        self.counters[name] = self.counters.get(name, 0) + n
+
+    def show(self) -> str:
+        lines = ["Event coverage, avg rate over last: 5 seconds, last minute, last hour,  hash=00000000:"]
+        for name, total in self.counters.items():
+            if total:
+                lines.append("%-26s %5.1f/sec %9.3f/sec %13.4f/sec   total: %d" % (name, 0, 0, 0, total))
+        never = sum(1 for v in self.counters.values() if not v)
+        lines.append(f"{never} events never hit")
+        return "\n".join(lines)
+
+
+class Vswitchd:
+    def __init__(self, remote: str, *, schema: str = SCHEMA):
+        self.remote = remote
+        self.schema = schema
+        self.switch = bridge_mod.Switch()
+        self.coverage = Coverage()
+        self.idl: TrioIdl | None = None
+        self.nursery: trio.Nursery | None = None
+        self.unixctl: UnixctlServer | None = None
+        self._kick = trio.Event()
+        self._lock_warned = False
+        self.applied_cfg = None
+        self.on_reconfigured = bridge_mod.Hook()     # (Vswitchd) after each applied change
+
+    def request_reconfigure(self) -> None:
+        self._kick.set()
+
+    # -- unixctl
+    def register_commands(self, unixctl: UnixctlServer, exit_ctl: ExitController) -> None:
+        self.unixctl = unixctl
+        unixctl.register("exit", "[--cleanup]", 0, 1, exit_ctl.exit)
+        unixctl.register("memory/show", "", 0, 0, self._memory_show)
+        unixctl.register("ofproto/list", "", 0, 0,
+                         lambda args: "".join(f"{n}\n" for n in self.switch.bridge_names()))
+        unixctl.register("coverage/show", "", 0, 0, lambda args: self.coverage.show())
+        unixctl.register("bridge/dump-flows", "[--offload-stats] bridge", 1, 2, self._dump_flows)
+        daemon.register_vlog_commands(unixctl)
+
+    def _memory_show(self, args) -> str:
+        cells = 0
+        if self.idl is not None:
+            for t in self.idl.tables.values():
+                cells += len(t.rows) * len(t.columns)
+        return f"idl-cells-Open_vSwitch:{cells} ports:{self.switch.n_ports()}"
+
+    def _dump_flows(self, args) -> str:
+        name = args[-1]
+        if name not in self.switch.bridges:
+            raise UnixctlError("Unknown bridge")
+        return ""
+
+    # -- the reconfiguration loop
+    async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        helper = make_schema_helper(self.schema, bridge_mod.MONITORED)
+        async with TrioIdl(self.remote, helper, write_only=bridge_mod.WRITE_ONLY) as idl:
+            self.idl = idl
+            idl.set_lock(LOCK_NAME)
+            task_status.started()
+            token = None
+            while True:
+                if token is not None:
+                    async with trio.open_nursery() as n:
+                        async def changed():
+                            await idl.wait_for_change(token)
+                            n.cancel_scope.cancel()
+
+                        async def kicked():
+                            await self._kick.wait()
+                            n.cancel_scope.cancel()
+                        n.start_soon(changed)
+                        n.start_soon(kicked)
+                    self._kick = trio.Event()
+                token = idl.state_token()
+                if not idl.idl.has_ever_connected() or not idl.is_connected:
+                    continue
+                if not idl.has_lock:
+                    if idl.is_lock_contended and not self._lock_warned:
+                        log.error("another ovs-vswitchd process is running, disabling this process "
+                                   "(pid %d) until it goes away", os.getpid())
+                        self._lock_warned = True
+                        self.switch.teardown(trio.current_time())
+                    continue
+                self._lock_warned = False
+                status = await self._reconfigure_once()
+                if status == TRY_AGAIN:
+                    await trio.sleep(0.01)
+                    token = None
+
+    async def _reconfigure_once(self) -> int:
+        idl = self.idl
+        cfg = bridge_mod.config_from_idl(idl.tables)
+        self.coverage.inc("bridge_reconfigure")
+        writes = self.switch.reconfigure(cfg, time.monotonic())
+        if cfg.uuid is not None and cfg.cur_cfg != cfg.next_cfg:
+            writes.set("Open_vSwitch", cfg.uuid, cur_cfg=cfg.next_cfg)
+
+        def build(txn):
+            for table, row_uuid, cols in writes:
+                row = _find_row(idl.tables[table], row_uuid)
+                if row is None:
+                    continue
+                for col, value in cols.items():
+                    setattr(row, col, value)
+
+        status = await idl.commit(build)
+        if status not in (SUCCESS, UNCHANGED, TRY_AGAIN, NOT_LOCKED):
+            log.warning("database transaction failed (%s)", getattr(idl, "last_txn", None)
+                        and idl.last_txn.get_error())
+        self.applied_cfg = cfg
+        self.on_reconfigured(self)
+        return status
+
+
+def _find_row(table, row_uuid: str):
+    import uuid as _uuid
+    return table.rows.get(_uuid.UUID(row_uuid))
+
+
+async def run(args, config: DaemonConfig):
+    remote = args.database or f"unix:{daemon.rundir()}/db.sock"
+    if not (remote.startswith("unix:") or remote.startswith("tcp:")):
+        daemon.fatal(f"{remote}: unsupported database remote (use unix:PATH or tcp:IP:PORT)")
+    vswitchd = Vswitchd(remote)
+    async with trio.open_nursery() as nursery:
+        vswitchd.nursery = nursery
+        exit_ctl = ExitController(nursery.cancel_scope)
+        await nursery.start(exit_ctl.watch_signals)
+        unixctl = UnixctlServer(PROGRAM)
+        vswitchd.register_commands(unixctl, exit_ctl)
+        path = config.unixctl_path
+        if path:
+            await nursery.start(unixctl.serve, path)
+        await nursery.start(vswitchd.run)
+        daemon.daemonize_complete()
+    return exit_ctl.signum
+
+
+def main(argv=None):
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    config = DaemonConfig.from_args(args, PROGRAM)
+    daemon.start_daemon(config)
+    log.info("pyovs-vswitchd starting (database %s)", args.database or "default")
+    signum = trio.run(run, args, config)
+    daemon.exit_process(signum)
+
+
+if __name__ == "__main__":
+    main()
