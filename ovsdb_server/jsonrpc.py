@@ -7,14 +7,14 @@ Open vSwitch frames messages as concatenated JSON objects with no delimiter.
 complete messages found so far; a message split across reads is held until
 the rest arrives, and several messages in one read all come out.
 
-The decoder runs only once a `}` has arrived (every message is an
-object).  When it fails, the error itself tells a message that is merely
+The decoder runs on every read for short messages and, for long ones, once
+a `}` has arrived (every message is an object).  When it fails, the error itself tells a message that is merely
 incomplete (the failure is at the end of the buffered text, or inside an
 unterminated string) from one that is malformed (`ProtocolError`), so
 well-behaved peers pay for one C-speed `json` decode per message.
 
-Limits: a message nested deeper than `MAX_DEPTH` (enforced through the
-recursion limit the C decoder honours) or longer than `max_size` bytes
+Limits: a message nested deeper than `MAX_DEPTH` (checked exactly on
+messages with that many brackets) or longer than `max_size` bytes
 raises `ProtocolError`; the caller closes that connection, as
 ovsdb-server does for every protocol violation.
 
@@ -28,7 +28,15 @@ import json
 import sys
 
 MAX_DEPTH = 1000
+# The json module recurses once per nesting level when decoding and encoding
+# (an `echo` of a MAX_DEPTH-deep message is legal); leave room for callers.
+if sys.getrecursionlimit() < MAX_DEPTH + 500:
+    sys.setrecursionlimit(MAX_DEPTH + 500)
 DEFAULT_MAX_SIZE = 64 * 1024 * 1024
+# Incomplete messages up to this size are test-decoded on every read, so
+# malformed JSON is refused at once (as ovsdb-server's incremental parser
+# does); longer ones are checked once a closing brace has arrived.
+EARLY_CHECK_BYTES = 64 * 1024
 
 _decoder = json.JSONDecoder()
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
@@ -91,10 +99,10 @@ class Framer:
         text = self._text + chunk if self._text else chunk
         out = []
         pos, n = 0, len(text)
-        # json's C decoder counts nesting against the recursion limit: allow
-        # exactly MAX_DEPTH levels beyond where we stand, then put it back.
+        # json's C decoder counts nesting against the recursion limit: leave
+        # room for a little more than MAX_DEPTH, then check depth exactly.
         saved = sys.getrecursionlimit()
-        sys.setrecursionlimit(_frame_depth() + MAX_DEPTH + 12)
+        sys.setrecursionlimit(_frame_depth() + MAX_DEPTH + 100)
         try:
             while True:
                 while pos < n and text[pos] in " \t\r\n":
@@ -103,16 +111,19 @@ class Framer:
                     break
                 if text[pos] != "{":
                     raise ProtocolError("syntax error: message is not a JSON object")
-                if text.find("}", pos) < 0:
-                    break               # cannot be complete yet
+                if text.find("}", pos) < 0 and n - pos > EARLY_CHECK_BYTES:
+                    break               # a long message in flight: check once it may be complete
                 try:
                     obj, end = _decoder.raw_decode(text, pos)
                 except RecursionError:
-                    raise ProtocolError("nesting too deep") from None
+                    raise ProtocolError("input exceeds maximum nesting depth") from None
                 except json.JSONDecodeError as e:
                     if _truncated(text, e):
                         break           # wait for more bytes
                     raise ProtocolError(f"error parsing stream: {e}") from None
+                if end - pos > MAX_DEPTH and text.count("[", pos, end) + text.count("{", pos, end) > MAX_DEPTH:
+                    if _depth(obj) > MAX_DEPTH:
+                        raise ProtocolError("input exceeds maximum nesting depth")
                 out.append(obj)
                 pos = end
         finally:
@@ -121,6 +132,20 @@ class Framer:
         if len(self._text) > self.max_size:
             raise ProtocolError(f"message exceeds size limit of {self.max_size} bytes")
         return out
+
+
+def _depth(obj) -> int:
+    """Nesting depth of a decoded value (the outermost container counts 1), iteratively."""
+    best, stack = 0, [(obj, 1)]
+    while stack:
+        value, d = stack.pop()
+        if d > best:
+            best = d
+        if type(value) is dict:
+            stack.extend((v, d + 1) for v in value.values() if type(v) in (dict, list))
+        elif type(value) is list:
+            stack.extend((v, d + 1) for v in value if type(v) in (dict, list))
+    return best
 
 
 # Message kinds, as classify() returns them.

@@ -251,10 +251,16 @@ class Server:
                     while session.outbox:
                         await drained.wait()
                 nursery.cancel_scope.cancel()
-        except jsonrpc.ProtocolError as e:
-            jlog.warning("%s: received bad JSON-RPC message: %s; connection dropped (Protocol error)", name, e)
-        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError, ssl.SSLError):
+        # except*: errors raised inside the nursery arrive wrapped in an ExceptionGroup.
+        except* jsonrpc.ProtocolError as group:
+            jlog.warning("%s: received bad JSON-RPC message: %s; connection dropped (Protocol error)",
+                         name, group.exceptions[0])
+        except* (trio.BrokenResourceError, trio.ClosedResourceError, OSError, ssl.SSLError):
             pass
+        except* Exception as group:
+            # A bug must cost one connection, never the server.
+            log.error("%s: dropping connection after internal error: %r", name, group.exceptions[0],
+                      exc_info=group.exceptions[0])
         finally:
             core.disconnect(session)
             with trio.move_on_after(1) as cs:
