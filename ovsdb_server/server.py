@@ -98,7 +98,7 @@ class Server:
     def remove_remote(self, target: str):
         remote = self.remotes.pop(target, None)
         if remote is None:
-            raise UnixctlError("can't find remote")
+            raise UnixctlError("no such remote")
         if remote.scope is not None:
             remote.scope.cancel()
 
