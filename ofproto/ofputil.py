@@ -1,0 +1,746 @@
+"""Version-independent forms of flow requests (Open vSwitch's ``ofputil_*``).
+
+Theory of operation
+-------------------
+The codec (:mod:`.ofp`) decodes each OpenFlow version into its own wire
+dataclasses.  The flow table must not care which version a request came
+with, so this module turns them into one form and back:
+
+* :func:`decode_flow_mod` turns OF1.0 ``OFPT_FLOW_MOD``, ``NXT_FLOW_MOD`` and
+  OF1.1+ ``OFPT_FLOW_MOD`` into a :class:`FlowModSpec` and validates it the
+  way ``ofputil_decode_flow_mod`` + ``ofpacts_check_consistency`` do, raising
+  :class:`~.ofp.OFPError` with the name ovs-vswitchd answers with.
+* :func:`decode_flow_stats_request` does the same for flow/aggregate stats
+  requests (OFPST_*, NXST_*, OFPMP_*) into a :class:`FlowStatsRequest`.
+* The encoders (:func:`encode_flow_stats_replies`,
+  :func:`encode_aggregate_reply`, :func:`encode_flow_removed`) produce replies
+  in the family of the request, re-encoding stored actions for the reply's
+  version as OVS does.
+
+Ports are Open vSwitch's 16-bit ``ofp_port`` everywhere above the wire
+(reserved ports ``0xfff8..0xffff``); OF1.1+ 32-bit ports ``0xffffff00+x``
+map to ``0xff00+x`` (:func:`port_from_ofp11` / :func:`port_to_ofp11`).
+
+Ofpacts
+~~~~~~~
+``FlowModSpec.ofpacts`` is a tuple in OVS's ofpacts order: an optional
+:class:`~.ofp.instructions.MeterInstruction`, the apply-actions, then
+``ClearActions``, ``WriteActions(actions)``, ``WriteMetadata``,
+``GotoTable``.  Actions use one canonical class per meaning, whatever
+version they arrived with:
+
+=====================  ==================================================
+canonical               arrives as
+=====================  ==================================================
+``Output10(port16)``    OF1.0 output, OF1.1+ output (port mapped down)
+``Enqueue(port16)``     OF1.0 enqueue
+``SetField(oxm tlv)``   OF1.0/1.1 ``mod_dl_*``/``mod_nw_*``/``mod_tp_*``, set_field
+``SetVlanVid/Pcp``      OF1.0/1.1 ``mod_vlan_*`` (OF1.2+ adds push_vlan if needed)
+``PopVlan``             OF1.0 strip_vlan, OF1.1+ pop_vlan
+``Group``               OF1.1+ group, NXAST_GROUP
+``SetQueue``            OF1.1+ set_queue, NXAST_SET_QUEUE
+``DecNwTtl``            OF1.1+ dec_nw_ttl, NXAST_DEC_TTL
+``PushMpls``... (OF1.1)  their NXAST_* OF1.0 forms
+``WriteMetadata``       OF1.1+ instruction, NXAST_WRITE_METADATA
+others                  unchanged (Nicira actions are the same in every version)
+=====================  ==================================================
+
+:func:`encode_ofpacts` maps back: OF1.0 gets OF1.0/NX codes (``goto_table``
+becomes ``resubmit(,N)``, clear/write_actions and meter are dropped, as OVS
+does), OF1.1 its legacy set actions, OF1.2+ ``set_field``.
+
+Public names
+------------
+``FlowModSpec``, ``decode_flow_mod(msg, *, table_id_ext, max_ports=OFPP_MAX,
+n_tables=255)``, ``FlowStatsRequest``, ``decode_flow_stats_request(msg)``,
+``encode_flow_stats_replies(request_msg, rules, now)``,
+``encode_aggregate_reply(request_msg, packets, bytes, flows)``,
+``encode_flow_removed(rule, reason, version, nx_format)``,
+``canonical_actions(actions)``, ``canonical_instructions(insts)``,
+``encode_ofpacts(ofpacts, version, match=None)`` -> OF1.0 actions or OF1.1+
+instructions, ``output_ports(ofpacts)``, ``groups_of(ofpacts)``,
+``meters_of(ofpacts)``, ``port_from_ofp11``, ``port_to_ofp11``,
+``flags_from_wire``/``flags_to_wire``, and the ``OFPP_*`` / ``OFPRR_*``
+constants.  Nothing here does I/O or keeps state.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import struct
+
+from .ofp import OFPError
+from .ofp import actions as A
+from .ofp import instructions as I
+from .ofp.fields import field_for
+from .ofp.match import FlowMatch, Match10, OxmMatch, Tlv
+from .ofp.messages import FlowMod, FlowRemoved
+from .ofp.multipart import (AggregateStatsReply, AggregateStatsRequest, FlowStats,
+                            FlowStatsReply, _pack_flow_stats)
+from .ofp.multipart import FlowStatsRequest as _FlowStatsRequestMsg
+from .ofp.nicira import (NxAggregateStatsReply, NxAggregateStatsRequest, NxFlowMod,
+                         NxFlowRemoved, NxFlowStatsReply, NxFlowStatsRequest)
+
+# Reserved 16-bit ports (OVS's ofp_port_t).
+OFPP_MAX = 0xFF00
+OFPP_IN_PORT, OFPP_TABLE, OFPP_NORMAL, OFPP_FLOOD = 0xFFF8, 0xFFF9, 0xFFFA, 0xFFFB
+OFPP_ALL, OFPP_CONTROLLER, OFPP_LOCAL, OFPP_NONE = 0xFFFC, 0xFFFD, 0xFFFE, 0xFFFF
+OFPP_ANY = OFPP_NONE
+RESERVED_OUTPUT_PORTS = frozenset(range(OFPP_IN_PORT, OFPP_NONE))   # NONE is not an output
+OFPG_ANY = 0xFFFFFFFF
+OFPG_ALL = 0xFFFFFFFC
+OFPG_MAX = 0xFFFFFF00
+OFPTT_ALL = 0xFF
+TBL_INTERNAL = 254          # OVS's hidden, read-only table
+UINT64_MAX = (1 << 64) - 1
+
+# Flow removed reasons (OF1.4 numbering; older versions fold the new ones into DELETE).
+OFPRR_IDLE_TIMEOUT, OFPRR_HARD_TIMEOUT, OFPRR_DELETE = 0, 1, 2
+OFPRR_GROUP_DELETE, OFPRR_METER_DELETE, OFPRR_EVICTION = 3, 4, 5
+
+COMMANDS = ("add", "modify", "modify_strict", "delete", "delete_strict")
+FLAG_NAMES = ("send_flow_rem", "check_overlap", "reset_counts", "no_packet_counts",
+              "no_byte_counts")
+
+# Multipart replies are cut when a part would exceed this (OVS: UINT16_MAX).
+MAX_REPLY = 0xFFFF
+
+
+def port_from_ofp11(p: int, err: str = "OFPBRC_BAD_PORT") -> int:
+    """OF1.1+ 32-bit port -> OVS 16-bit ofp_port."""
+    if p < OFPP_MAX:
+        return p
+    if p >= 0xFFFFFF00:
+        return p - 0xFFFF0000
+    raise OFPError(err, detail=f"port {p:#x} outside the 16-bit range")
+
+
+def port_to_ofp11(p: int) -> int:
+    return p + 0xFFFF0000 if p >= OFPP_MAX else p
+
+
+# ---------------------------------------------------------------- flags
+_WIRE_FLAGS = {   # version range -> {bit: name}
+    1: {1: "send_flow_rem", 2: "check_overlap", 4: "emerg"},
+    2: {1: "send_flow_rem", 2: "check_overlap"},
+    3: {1: "send_flow_rem", 2: "check_overlap", 4: "reset_counts"},
+    4: {1: "send_flow_rem", 2: "check_overlap", 4: "reset_counts", 8: "no_packet_counts",
+        16: "no_byte_counts"},
+}
+
+
+def _flag_table(version):
+    return _WIRE_FLAGS[min(version, 4)]
+
+
+def flags_from_wire(raw: int, version: int) -> frozenset:
+    table = _flag_table(version)
+    out = set()
+    for bit in range(16):
+        b = 1 << bit
+        if raw & b:
+            if b not in table:
+                raise OFPError("OFPFMFC_BAD_FLAGS", detail=f"flow_mod flags {raw:#x}")
+            out.add(table[b])
+    return frozenset(out)
+
+
+def flags_to_wire(flags, version: int) -> int:
+    return sum(b for b, n in _flag_table(version).items() if n in flags)
+
+
+# ---------------------------------------------------------------- specs
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class FlowModSpec:
+    """One flow_mod, whatever its wire form.  ``new_cookie`` is UINT64_MAX
+    when the request does not set a cookie (OF1.2+ modify); ``cookie`` and
+    ``cookie_mask`` then filter.  ``out_port`` is 16-bit (OFPP_ANY = no
+    filter), ``out_group`` OFPG_ANY = no filter.  ``table_id`` 0xff = all
+    tables (and "table 0" for an add).  ``modify_may_add``: a modify that
+    matches nothing adds the flow (OF1.0, NXM, OF1.1 without cookie mask)."""
+    command: str = "add"
+    table_id: int = 0
+    match: FlowMatch = FlowMatch()
+    priority: int = 0x8000
+    cookie: int = 0
+    cookie_mask: int = 0
+    new_cookie: int = 0
+    idle_timeout: int = 0
+    hard_timeout: int = 0
+    importance: int = 0
+    flags: frozenset = frozenset()
+    out_port: int = OFPP_ANY
+    out_group: int = OFPG_ANY
+    buffer_id: int = 0xFFFFFFFF
+    ofpacts: tuple = ()
+    version: int = 1
+    modify_may_add: bool = False
+
+    @property
+    def modify_cookie(self) -> bool:
+        return self.new_cookie != UINT64_MAX
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class FlowStatsRequest:
+    """A flow or aggregate stats request.  ``family``: ``"of10"``
+    (OFPST_*), ``"nx"`` (NXST_*) or ``"of11"`` (OFPMP_*, any 1.1+ version)."""
+    aggregate: bool = False
+    family: str = "of11"
+    version: int = 4
+    xid: int = 0
+    table_id: int = OFPTT_ALL
+    match: FlowMatch = FlowMatch()
+    out_port: int = OFPP_ANY
+    out_group: int = OFPG_ANY
+    cookie: int = 0
+    cookie_mask: int = 0
+
+
+# ---------------------------------------------------------------- ofpacts
+_OXM = {n: field_for(n, True) for n in ("eth_src", "eth_dst", "ip_src", "ip_dst", "ip_dscp",
+                                         "tcp_src", "tcp_dst", "vlan_vid", "vlan_pcp",
+                                         "tun_id", "nw_ttl")}
+
+
+_L4_FIELDS = ("tcp_src", "tcp_dst")
+
+
+def _sf(name, value) -> A.Action:
+    return A.SetField(tlv=Tlv(_OXM[name], value, None))
+
+
+def _tp_field(which, match):
+    proto = match.value("nw_proto") if match is not None else None
+    return {17: "udp_", 132: "sctp_"}.get(proto, "tcp_") + which
+
+
+_MAC = lambda b: int.from_bytes(b, "big")   # noqa: E731
+_CANON = {
+    A.Output: lambda a: A.Output10(port=port_from_ofp11(a.port, "OFPBAC_BAD_OUT_PORT"),
+                                   max_len=a.max_len),
+    A.SetDlSrc10: lambda a: _sf("eth_src", _MAC(a.dl_addr)),
+    A.SetDlDst10: lambda a: _sf("eth_dst", _MAC(a.dl_addr)),
+    A.SetDlSrc: lambda a: _sf("eth_src", _MAC(a.dl_addr)),
+    A.SetDlDst: lambda a: _sf("eth_dst", _MAC(a.dl_addr)),
+    A.SetNwSrc10: lambda a: _sf("ip_src", a.nw_addr),
+    A.SetNwDst10: lambda a: _sf("ip_dst", a.nw_addr),
+    A.SetNwSrc: lambda a: _sf("ip_src", a.nw_addr),
+    A.SetNwDst: lambda a: _sf("ip_dst", a.nw_addr),
+    A.SetNwTos10: lambda a: _sf("ip_dscp", a.nw_tos >> 2),
+    A.SetNwTos: lambda a: _sf("ip_dscp", a.nw_tos >> 2),
+    A.SetTpSrc10: lambda a: _sf("tcp_src", a.tp_port),
+    A.SetTpDst10: lambda a: _sf("tcp_dst", a.tp_port),
+    A.SetTpSrc: lambda a: _sf("tcp_src", a.tp_port),
+    A.SetTpDst: lambda a: _sf("tcp_dst", a.tp_port),
+    A.StripVlan: lambda a: A.PopVlan(),
+    A.NxGroup: lambda a: A.Group(group_id=a.group_id),
+    A.NxSetQueue: lambda a: A.SetQueue(queue_id=a.queue_id),
+    A.NxDecTtl: lambda a: A.DecNwTtl(),
+    A.NxPushMpls: lambda a: A.PushMpls(ethertype=a.ethertype),
+    A.NxPopMpls: lambda a: A.PopMpls(ethertype=a.ethertype),
+    A.NxSetMplsTtl: lambda a: A.SetMplsTtl(mpls_ttl=a.mpls_ttl),
+    A.NxDecMplsTtl: lambda a: A.DecMplsTtl(),
+    A.NxSetMplsLabel: lambda a: A.SetMplsLabel(mpls_label=a.mpls_label),
+    A.NxSetMplsTc: lambda a: A.SetMplsTc(mpls_tc=a.mpls_tc),
+    A.NxWriteMetadata: lambda a: I.WriteMetadata(a.metadata, a.mask),
+}
+
+
+def _canon_tlv(tlv):
+    f = tlv.field
+    if f is not None and f.is_nxm:
+        try:
+            f2 = field_for(f.name, True)
+        except (KeyError, ValueError):
+            return tlv
+        return Tlv(f2, tlv.value, tlv.mask)
+    return tlv
+
+
+def canonical_actions(actions) -> list:
+    """Wire actions of any version -> canonical ofpacts (see module doc)."""
+    out = []
+    for a in actions:
+        conv = _CANON.get(type(a))
+        if conv is not None:
+            a = conv(a)
+        elif type(a) is A.SetField:
+            a = A.SetField(tlv=_canon_tlv(a.tlv))
+        elif type(a) in (A.NxClone, A.NxCt):
+            a = dataclasses.replace(a, actions=tuple(canonical_actions(a.actions)))
+        out.append(a)
+    return out
+
+
+def canonical_instructions(insts) -> tuple:
+    meter, apply_, clear, write, md, goto = None, [], None, None, None, None
+    for i in insts:
+        t = type(i)
+        if t is I.ApplyActions:
+            apply_ = canonical_actions(i.actions)
+        elif t is I.WriteActions:
+            write = I.WriteActions(tuple(canonical_actions(i.actions)))
+        elif t is I.ClearActions:
+            clear = i
+        elif t is I.WriteMetadata:
+            md = i
+        elif t is I.GotoTable:
+            goto = i
+        elif t is I.MeterInstruction:
+            meter = i
+    head = [meter] if meter else []
+    tail = [x for x in (clear, write, md, goto) if x is not None]
+    return tuple(head + apply_ + tail)
+
+
+def _of10_setfield(a, v, match):
+    tlv = a.tlv
+    n = tlv.field.name if tlv.field else None
+    if tlv.mask is None:
+        if n in ("eth_src", "eth_dst"):
+            b = tlv.value.to_bytes(6, "big")
+            if v == 1:
+                return [(A.SetDlSrc10 if n == "eth_src" else A.SetDlDst10)(dl_addr=b)]
+            return [(A.SetDlSrc if n == "eth_src" else A.SetDlDst)(dl_addr=b)]
+        if n in ("ip_src", "ip_dst"):
+            cls = {("ip_src", 1): A.SetNwSrc10, ("ip_dst", 1): A.SetNwDst10,
+                   ("ip_src", 2): A.SetNwSrc, ("ip_dst", 2): A.SetNwDst}[(n, v)]
+            return [cls(nw_addr=tlv.value)]
+        if n == "ip_dscp":
+            return [(A.SetNwTos10 if v == 1 else A.SetNwTos)(nw_tos=tlv.value << 2)]
+        if n in ("tcp_src", "udp_src", "sctp_src", "tcp_dst", "udp_dst", "sctp_dst"):
+            src = n.endswith("src")
+            cls = ((A.SetTpSrc10 if src else A.SetTpDst10) if v == 1
+                   else (A.SetTpSrc if src else A.SetTpDst))
+            return [cls(tp_port=tlv.value)]
+        if n == "vlan_vid":
+            return [A.SetVlanVid(vlan_vid=tlv.value & 0xFFF)]
+        if n == "vlan_pcp":
+            return [A.SetVlanPcp(vlan_pcp=tlv.value)]
+        if n == "tun_id":
+            return [A.NxSetTunnel64(tun_id=tlv.value)]
+    f = tlv.field
+    if f is not None and not f.is_nxm:
+        try:
+            f = field_for(f.name, False)
+        except (KeyError, ValueError):
+            pass
+    return [A.NxRegLoad2(tlv=Tlv(f, tlv.value, tlv.mask) if f is not None else tlv)]
+
+
+def _vlan_present(match) -> bool:
+    vm = match.get("vlan_tci") if match is not None else None
+    return bool(vm and vm[0] & vm[1] & 0x1000)
+
+
+def _encode_actions(acts, v, match) -> list:
+    out = []
+    for a in acts:
+        t = type(a)
+        if t is A.Output10:
+            out.append(a if v == 1 else A.Output(port=port_to_ofp11(a.port), max_len=a.max_len))
+        elif t is A.Enqueue:
+            out.extend([a] if v == 1 else [A.SetQueue(queue_id=a.queue_id),
+                                           A.Output(port=port_to_ofp11(a.port), max_len=0),
+                                           A.NxPopQueue()])
+        elif t is A.SetField:
+            if v < 3:
+                out.extend(_of10_setfield(a, v, match))
+            elif a.tlv.field is not None and a.tlv.field.name in _L4_FIELDS:
+                # OVS's SET_L4_*_PORT: the field follows the match's protocol.
+                n = _tp_field(a.tlv.field.name[4:], match)
+                out.append(A.SetField(tlv=Tlv(field_for(n, True), a.tlv.value, a.tlv.mask)))
+            else:
+                out.append(a)
+        elif t in (A.SetVlanVid, A.SetVlanPcp):
+            if v < 3:
+                out.append(a)
+            else:
+                if not _vlan_present(match):
+                    out.append(A.PushVlan(ethertype=0x8100))
+                out.append(_sf("vlan_vid", a.vlan_vid | 0x1000) if t is A.SetVlanVid
+                           else _sf("vlan_pcp", a.vlan_pcp))
+        elif t is A.PopVlan:
+            out.append(A.StripVlan() if v == 1 else a)
+        elif t is A.Group:
+            out.append(A.NxGroup(group_id=a.group_id) if v == 1 else a)
+        elif t is A.SetQueue:
+            out.append(A.NxSetQueue(queue_id=a.queue_id) if v == 1 else a)
+        elif t is A.DecNwTtl:
+            out.append(A.NxDecTtl() if v == 1 else a)
+        elif t is A.PushMpls:
+            out.append(A.NxPushMpls(ethertype=a.ethertype) if v == 1 else a)
+        elif t is A.PopMpls:
+            out.append(A.NxPopMpls(ethertype=a.ethertype) if v == 1 else a)
+        elif t is A.SetMplsTtl:
+            out.append(A.NxSetMplsTtl(mpls_ttl=a.mpls_ttl) if v == 1 else a)
+        elif t is A.DecMplsTtl:
+            out.append(A.NxDecMplsTtl() if v == 1 else a)
+        elif t is A.SetMplsLabel:
+            out.append(A.NxSetMplsLabel(mpls_label=a.mpls_label) if v == 1 else a)
+        elif t is A.SetMplsTc:
+            out.append(A.NxSetMplsTc(mpls_tc=a.mpls_tc) if v == 1 else a)
+        elif t is A.SetNwTtl and v == 1:
+            out.append(A.NxRegLoad(ofs_nbits=7, dst=field_for("nw_ttl", False).header(),
+                                   value=a.nw_ttl))
+        elif t is A.NxSetTunnel64 and v >= 3:
+            out.append(_sf("tun_id", a.tun_id))
+        elif t is A.NxSetTunnel and v >= 3:
+            out.append(_sf("tun_id", a.tun_id))
+        elif t in (A.NxClone, A.NxCt):
+            out.append(dataclasses.replace(a, actions=tuple(_encode_actions(a.actions, v, match))))
+        else:
+            out.append(a)
+    return out
+
+
+def encode_ofpacts(ofpacts, version: int, match=None) -> tuple:
+    """Canonical ofpacts -> OF1.0 action list (``version == 1``) or OF1.1+
+    instruction list, as Open vSwitch encodes them for ``version``."""
+    acts, insts = [], []
+    for x in ofpacts:
+        if isinstance(x, A.Action):
+            acts.append(x)
+        else:
+            insts.append(x)
+    if version == 1:
+        out = _encode_actions(acts, 1, match)
+        for i in insts:
+            if type(i) is I.WriteMetadata:
+                out.append(A.NxWriteMetadata(metadata=i.metadata, mask=i.metadata_mask))
+            elif type(i) is I.GotoTable:
+                out.append(A.NxResubmitTable(in_port=OFPP_IN_PORT, table=i.table_id))
+            # meter, clear_actions and write_actions have no OF1.0 form: dropped.
+        return tuple(out)
+    out = []
+    for i in insts:
+        if type(i) is I.MeterInstruction:
+            if version >= 4:
+                out.append(i)
+    if acts:
+        out.append(I.ApplyActions(tuple(_encode_actions(acts, version, match))))
+    for i in insts:
+        t = type(i)
+        if t is I.WriteActions:
+            out.append(I.WriteActions(tuple(_encode_actions(i.actions, version, match))))
+        elif t in (I.ClearActions, I.WriteMetadata, I.GotoTable):
+            out.append(i)
+    return tuple(out)
+
+
+def _walk(ofpacts):
+    for x in ofpacts:
+        yield x
+        sub = getattr(x, "actions", None)
+        if sub:
+            yield from _walk(sub)
+
+
+def output_ports(ofpacts) -> set:
+    """Ports a rule may output to (OVS's ``ofpacts_output_to_port``)."""
+    out = set()
+    for a in _walk(ofpacts):
+        t = type(a)
+        if t is A.Output10 or t is A.Enqueue:
+            out.add(a.port)
+        elif t is A.NxController or t is A.NxController2:
+            out.add(OFPP_CONTROLLER)
+    return out
+
+
+def groups_of(ofpacts) -> set:
+    return {a.group_id for a in _walk(ofpacts) if type(a) is A.Group}
+
+
+def meters_of(ofpacts) -> set:
+    return {a.meter_id for a in _walk(ofpacts) if type(a) is I.MeterInstruction}
+
+
+# ---------------------------------------------------------------- validation
+def _prereq_ctx(match: FlowMatch) -> dict:
+    return {"eth_type": match.value("dl_type"), "nw_proto": match.value("nw_proto"),
+            "icmpv6_type": match.value("tp_src"), "vlan_present": _vlan_present(match)}
+
+
+def _any_l4(c) -> bool:
+    return c.get("eth_type") in (0x0800, 0x86DD) and c.get("nw_proto") in (6, 17, 132)
+
+
+def check_ofpacts(ofpacts, match: FlowMatch, version: int, table_id: int,
+                  max_ports: int = OFPP_MAX, n_tables: int = 255) -> None:
+    """``ofpacts_check_consistency``: output ports, goto_table, set_field
+    prerequisites, and the OF1.1+-only consistency checks."""
+    from .ofp.match import _PREREQS
+    ctx = None
+    for a in _walk(ofpacts):
+        t = type(a)
+        if t is A.Output10 or t is A.Enqueue:
+            p = a.port
+            if not (p < max_ports or p in RESERVED_OUTPUT_PORTS) or p == 0:
+                raise OFPError("OFPBAC_BAD_OUT_PORT", detail=f"output to port {p:#x}")
+        elif t is I.GotoTable:
+            if (table_id != OFPTT_ALL and a.table_id <= table_id) or a.table_id >= n_tables:
+                raise OFPError("OFPBIC_BAD_TABLE_ID", detail=f"goto_table:{a.table_id}")
+        elif t is A.SetField or t is A.NxRegLoad2:
+            f = a.tlv.field
+            if f is not None:
+                ctx = ctx or _prereq_ctx(match)
+                check = _PREREQS.get(f.prereq)
+                if f.name in _L4_FIELDS:      # SET_L4_*_PORT: TCP, UDP or SCTP
+                    check = _any_l4
+                if check is not None and not check(ctx):
+                    # OF1.0 legacy rewrites are only "inconsistent" for OF1.1+.
+                    if version == 1 and f.name in ("eth_src", "eth_dst", "ip_src", "ip_dst",
+                                                   "ip_dscp", "tcp_src", "tcp_dst",
+                                                   "vlan_vid", "vlan_pcp"):
+                        continue
+                    raise OFPError("OFPBAC_MATCH_INCONSISTENT",
+                                   detail=f"set_field {f.name} lacks prerequisites")
+        elif t is A.PopVlan and version > 1 and not _vlan_present(match):
+            raise OFPError("OFPBAC_MATCH_INCONSISTENT", detail="pop_vlan without a VLAN match")
+
+
+# ---------------------------------------------------------------- flow_mod
+def decode_flow_mod(msg, *, table_id_ext: bool = False, max_ports: int = OFPP_MAX,
+                    n_tables: int = 255) -> FlowModSpec:
+    """``FlowMod`` (any version) or ``NxFlowMod`` -> validated FlowModSpec.
+
+    ``table_id_ext``: NXT_FLOW_MOD_TABLE_ID is enabled on the connection
+    (OF1.0/NXM: the table id travels in the command's high byte)."""
+    v = msg.version
+    nx = isinstance(msg, NxFlowMod)
+    if nx or v == 1:
+        match = msg.match.to_flow()
+        ofpacts = tuple(canonical_actions(msg.actions))
+        cmd = msg.command
+        if table_id_ext:
+            table_id = msg.table_id
+        else:
+            table_id = OFPTT_ALL           # OVS warns about a non-zero high byte and ignores it
+        cookie, cookie_mask, new_cookie = 0, 0, msg.cookie
+        out_port = msg.out_port
+        out_group = OFPG_ANY
+        importance = 0
+        flags_v = 1
+        may_add = True
+    else:
+        match = msg.match.to_flow()
+        ofpacts = canonical_instructions(msg.instructions)
+        cmd = msg.command
+        table_id = msg.table_id
+        if cmd == 0 or (v == 2 and cmd in (1, 2) and msg.cookie_mask == 0):
+            cookie, cookie_mask, new_cookie = 0, 0, msg.cookie
+        else:
+            cookie, cookie_mask, new_cookie = msg.cookie, msg.cookie_mask, UINT64_MAX
+        out_port = port_from_ofp11(msg.out_port)
+        out_group = msg.out_group
+        importance = msg.importance if v >= 5 else 0
+        flags_v = v
+        may_add = v == 2 and msg.cookie_mask == 0
+        if table_id == OFPTT_ALL and cmd in (0, 1, 2):
+            raise OFPError("OFPFMFC_BAD_TABLE_ID", detail="add/modify to table 255")
+    if cmd > 4:
+        raise OFPError("OFPFMFC_BAD_COMMAND", detail=f"flow_mod command {cmd}")
+    flags = flags_from_wire(msg.flags, flags_v)
+    if "emerg" in flags:
+        raise OFPError("OFPFMFC_BAD_EMERG_TIMEOUT" if msg.idle_timeout or msg.hard_timeout
+                       else "OFPFMFC_TABLE_FULL")
+    command = COMMANDS[cmd]
+    if command == "add" and v in (1, 2):
+        flags = flags | {"reset_counts"}    # OVS: OF1.0/1.1 adds always reset counters
+    if command == "add" and new_cookie == UINT64_MAX:
+        new_cookie = cookie
+    if command.startswith("delete"):
+        ofpacts = ()
+    else:
+        check_ofpacts(ofpacts, match, 1 if nx else v, table_id, max_ports, n_tables)
+    return FlowModSpec(command=command, table_id=table_id, match=match, priority=msg.priority,
+                       cookie=cookie, cookie_mask=cookie_mask, new_cookie=new_cookie,
+                       idle_timeout=msg.idle_timeout, hard_timeout=msg.hard_timeout,
+                       importance=importance, flags=frozenset(flags), out_port=out_port,
+                       out_group=out_group, buffer_id=msg.buffer_id, ofpacts=ofpacts,
+                       version=v, modify_may_add=may_add and command.startswith("modify"))
+
+
+# ---------------------------------------------------------------- flow stats
+def decode_flow_stats_request(msg) -> FlowStatsRequest:
+    """OFPST_FLOW/AGGREGATE (OF1.0), NXST_FLOW/AGGREGATE, OFPMP_FLOW/AGGREGATE."""
+    agg = isinstance(msg, (AggregateStatsRequest, NxAggregateStatsRequest))
+    if isinstance(msg, (NxFlowStatsRequest, NxAggregateStatsRequest)):
+        return FlowStatsRequest(aggregate=agg, family="nx", version=msg.version, xid=msg.xid,
+                                table_id=msg.table_id, match=msg.match.to_flow(),
+                                out_port=msg.out_port)
+    if msg.version == 1:
+        return FlowStatsRequest(aggregate=agg, family="of10", version=1, xid=msg.xid,
+                                table_id=msg.table_id,
+                                match=(msg.match or Match10()).to_flow(),
+                                out_port=msg.out_port)
+    return FlowStatsRequest(aggregate=agg, family="of11", version=msg.version, xid=msg.xid,
+                            table_id=msg.table_id, match=(msg.match or OxmMatch()).to_flow(),
+                            out_port=port_from_ofp11(msg.out_port), out_group=msg.out_group,
+                            cookie=msg.cookie, cookie_mask=msg.cookie_mask)
+
+
+def _request(req):
+    return req if isinstance(req, FlowStatsRequest) else decode_flow_stats_request(req)
+
+
+def duration(since: float, now: float) -> tuple[int, int]:
+    """(sec, nsec) at millisecond precision, as OVS's ``calc_duration``."""
+    ms = max(0, int(round((now - since) * 1000)))
+    return ms // 1000, (ms % 1000) * 1000000
+
+
+def _age(since: float, now: float) -> int:
+    """NXST_FLOW's +1 encoded age (0 = unknown)."""
+    s = max(0, int((now - since) * 1000)) // 1000
+    return s + 1 if s < 0xFFFF else 0xFFFF
+
+
+def _counter(rule, name, flag):
+    return UINT64_MAX if flag in rule.flags else getattr(rule, name)
+
+
+def _m10(match):
+    try:
+        return Match10.from_flow(match)
+    except OFPError:
+        # Fields OF1.0 cannot carry are dropped (OVS does the same).
+        keep = {k: vm for k, vm in match.items()
+                if k in ("in_port", "dl_src", "dl_dst", "dl_type", "vlan_tci", "nw_src",
+                         "nw_dst", "nw_proto", "nw_tos", "tp_src", "tp_dst")}
+        try:
+            return Match10.from_flow(FlowMatch(keep))
+        except OFPError:
+            return Match10()
+
+
+def flow_stats_entry(rule, family: str, version: int, now: float) -> FlowStats:
+    sec, nsec = duration(rule.created, now)
+    pk = _counter(rule, "n_packets", "no_packet_counts")
+    by = _counter(rule, "n_bytes", "no_byte_counts")
+    common = dict(table_id=rule.table_id, duration_sec=sec, duration_nsec=nsec,
+                  priority=rule.priority, idle_timeout=rule.idle_timeout,
+                  hard_timeout=rule.hard_timeout, cookie=rule.cookie, packet_count=pk,
+                  byte_count=by)
+    if family == "nx":
+        return FlowStats(match=OxmMatch.from_flow(rule.match, oxm=False),
+                         actions=encode_ofpacts(rule.ofpacts, 1, rule.match),
+                         idle_age=_age(rule.used, now), hard_age=_age(rule.modified, now),
+                         **common)
+    if family == "of10":
+        return FlowStats(match=_m10(rule.match),
+                         actions=encode_ofpacts(rule.ofpacts, 1, rule.match), **common)
+    return FlowStats(match=OxmMatch.from_flow(rule.match, version=version),
+                     instructions=encode_ofpacts(rule.ofpacts, version, rule.match),
+                     flags=flags_to_wire(rule.flags, version) if version >= 3 else 0,
+                     importance=rule.importance if version >= 5 else 0, **common)
+
+
+_NX_FS = struct.Struct("!HBxIIHHHHHHQQQ")
+
+
+def _nx_entry_len(fs: FlowStats, version) -> int:
+    nxm = len(fs.match.pack_tlvs())
+    return 48 + ((nxm + 7) & ~7) + len(A.pack_actions(fs.actions, version))
+
+
+def encode_flow_stats_replies(request_msg, rules, now: float) -> list:
+    """Flow stats reply parts for ``rules`` in the request's family;
+    every part but the last carries OFPSF_REPLY_MORE (flags=1)."""
+    req = _request(request_msg)
+    v, fam = req.version, req.family
+    if v >= 6 and fam == "of11":
+        raise OFPError("OFPBRC_BAD_STAT", detail="OF1.5 flow stats (OXS) not supported yet")
+    cls = NxFlowStatsReply if fam == "nx" else FlowStatsReply
+    prefix = 24 if fam == "nx" else (12 if v == 1 else 16)
+    parts, cur, size = [], [], prefix
+    for r in rules:
+        fs = flow_stats_entry(r, fam, v, now)
+        n = _nx_entry_len(fs, v) if fam == "nx" else len(_pack_flow_stats(fs, v))
+        if cur and size + n > MAX_REPLY:
+            parts.append(cur)
+            cur, size = [], prefix
+        cur.append(fs)
+        size += n
+    parts.append(cur)
+    return [cls(version=v, xid=req.xid, flags=1 if i < len(parts) - 1 else 0, stats=tuple(p))
+            for i, p in enumerate(parts)]
+
+
+def encode_aggregate_reply(request_msg, packets: int, bytes_: int, flows: int):
+    req = _request(request_msg)
+    cls = NxAggregateStatsReply if req.family == "nx" else AggregateStatsReply
+    if req.version >= 6 and req.family == "of11":
+        raise OFPError("OFPBRC_BAD_STAT", detail="OF1.5 aggregate stats (OXS) not supported yet")
+    return cls(version=req.version, xid=req.xid, packet_count=packets, byte_count=bytes_,
+               flow_count=flows)
+
+
+def aggregate(rules) -> tuple[int, int, int]:
+    """(packets, bytes, flows) as OVS sums them: counters a rule does not
+    keep (no_*_counts) do not contribute."""
+    p = b = n = 0
+    for r in rules:
+        n += 1
+        if "no_packet_counts" not in r.flags:
+            p += r.n_packets
+        if "no_byte_counts" not in r.flags:
+            b += r.n_bytes
+    return p, b, n
+
+
+def _wire_reason(reason: int, version: int) -> int:
+    if reason == OFPRR_GROUP_DELETE and version < 4:
+        return OFPRR_DELETE
+    if reason in (OFPRR_METER_DELETE, OFPRR_EVICTION) and version < 5:
+        return OFPRR_DELETE
+    return reason
+
+
+def encode_flow_removed(rule, reason: int, version: int, nx_format: bool, now: float = None):
+    """FLOW_REMOVED for ``rule`` (NXT_FLOW_REMOVED when ``nx_format``);
+    ``now`` defaults to the rule's ``removed`` time."""
+    if now is None:
+        now = getattr(rule, "removed", None) or rule.used
+    sec, nsec = duration(rule.created, now)
+    r = _wire_reason(reason, 4 if nx_format else version)
+    kw = dict(version=version, cookie=rule.cookie, priority=rule.priority, reason=r,
+              duration_sec=sec, duration_nsec=nsec, idle_timeout=rule.idle_timeout,
+              packet_count=rule.n_packets, byte_count=rule.n_bytes)
+    if nx_format:
+        return NxFlowRemoved(table_id=rule.table_id,
+                             match=OxmMatch.from_flow(rule.match, oxm=False), **kw)
+    if version == 1:
+        return FlowRemoved(match=_m10(rule.match), **kw)
+    if version == 2 or version >= 6:
+        raise OFPError("OFPBRC_BAD_VERSION", detail=f"flow removed in version {version}")
+    return FlowRemoved(table_id=rule.table_id, hard_timeout=rule.hard_timeout,
+                       match=OxmMatch.from_flow(rule.match, version=version), **kw)
+
+
+def flow_mod_from_spec(spec: FlowModSpec, version: int | None = None, xid: int = 0):
+    """The wire FlowMod for a spec (tests, bundles, learn): OF1.0 falls back
+    to NXT_FLOW_MOD when the match needs NXM."""
+    v = version or spec.version
+    cmd = COMMANDS.index(spec.command)
+    cookie = spec.new_cookie if spec.modify_cookie else spec.cookie
+    if v == 1:
+        fl = flags_to_wire(spec.flags, 1)
+        acts = encode_ofpacts(spec.ofpacts, 1, spec.match)
+        kw = dict(version=1, xid=xid, cookie=cookie, command=cmd, table_id=spec.table_id
+                  if spec.table_id != OFPTT_ALL else 0, idle_timeout=spec.idle_timeout,
+                  hard_timeout=spec.hard_timeout, priority=spec.priority,
+                  buffer_id=spec.buffer_id, out_port=spec.out_port, flags=fl, actions=acts)
+        try:
+            return FlowMod(match=Match10.from_flow(spec.match), **kw)
+        except OFPError:
+            return NxFlowMod(match=OxmMatch.from_flow(spec.match, oxm=False), **kw)
+    return FlowMod(version=v, xid=xid, cookie=cookie, cookie_mask=spec.cookie_mask,
+                   table_id=spec.table_id, command=cmd, idle_timeout=spec.idle_timeout,
+                   hard_timeout=spec.hard_timeout, priority=spec.priority,
+                   buffer_id=spec.buffer_id, out_port=port_to_ofp11(spec.out_port),
+                   out_group=spec.out_group, flags=flags_to_wire(spec.flags, v),
+                   importance=spec.importance, match=OxmMatch.from_flow(spec.match, version=v),
+                   instructions=encode_ofpacts(spec.ofpacts, v, spec.match))

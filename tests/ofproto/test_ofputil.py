@@ -1,0 +1,189 @@
+"""ofputil: flow_mod decoding/validation and version-dependent re-encoding.
+Expected errors and renderings were observed with ovs-vswitchd 3.1 + ovs-ofctl."""
+import dataclasses
+
+import pytest
+
+from ofproto import ofp
+from ofproto import ofputil as U
+from ofproto.flowtable import FlowTables
+from ofproto.ofp import render
+from ofproto.ofp.multipart import FlowStatsRequest as MpFlowReq
+from ofproto.ofp.nicira import NxFlowStatsRequest, NxAggregateStatsRequest
+from ofproto.ofp.parse import parse_flow
+
+
+def fm(text, v=1, cmd=0, **kw):
+    m = parse_flow(text, v, adding=cmd == 0).to_flow_mod(cmd)
+    return dataclasses.replace(m, **kw) if kw else m
+
+
+def spec(text, v=1, cmd=0, ext=True, **kw):
+    return U.decode_flow_mod(ofp.decode(fm(text, v, cmd, **kw).encode()), table_id_ext=ext)
+
+
+def err(fn):
+    with pytest.raises(ofp.OFPError) as e:
+        fn()
+    return e.value.name
+
+
+def test_ports_convert():
+    assert U.port_from_ofp11(0xFFFFFFFD) == U.OFPP_CONTROLLER
+    assert U.port_to_ofp11(U.OFPP_LOCAL) == 0xFFFFFFFE
+    assert U.port_from_ofp11(7) == 7
+    assert err(lambda: U.port_from_ofp11(0xFFFF0000)) == "OFPBRC_BAD_PORT"
+
+
+def test_of10_add_sets_reset_counts_and_table_ext():
+    s = spec("table=3,priority=5,in_port=99,actions=output:2")
+    assert s.command == "add" and s.table_id == 3 and s.priority == 5
+    assert "reset_counts" in s.flags and s.version == 1
+    assert s.ofpacts == (ofp.actions.Output10(port=2, max_len=0),)
+    # Without NXT_FLOW_MOD_TABLE_ID the high byte is ignored: all tables.
+    assert spec("table=3,actions=drop", ext=False).table_id == 0xFF
+    assert "reset_counts" not in spec("actions=drop", v=4).flags
+
+
+def test_cookie_semantics_per_version():
+    s10 = spec("cookie=0x5,in_port=1,actions=drop", cmd=1)
+    assert s10.modify_cookie and s10.new_cookie == 5 and s10.cookie_mask == 0
+    assert s10.modify_may_add
+    s13 = spec("cookie=0x5/0xff,in_port=1,actions=drop", v=4, cmd=1)
+    assert not s13.modify_cookie and (s13.cookie, s13.cookie_mask) == (5, 0xFF)
+    assert not s13.modify_may_add
+    s11 = spec("in_port=1,actions=drop", v=2, cmd=1)
+    assert s11.modify_may_add
+
+
+@pytest.mark.parametrize("text,v,cmd,kw,name", [
+    ("actions=drop", 4, 0, {"table_id": 255}, "OFPFMFC_BAD_TABLE_ID"),
+    ("actions=drop", 4, 0, {"command": 7}, "OFPFMFC_BAD_COMMAND"),
+    ("table=5,actions=goto_table:3", 4, 0, {}, "OFPBIC_BAD_TABLE_ID"),
+    ("table=5,actions=goto_table:5", 4, 0, {}, "OFPBIC_BAD_TABLE_ID"),
+    ("priority=5,in_port=2,actions=set_field:10.0.0.1->ip_src", 4, 0, {},
+     "OFPBAC_MATCH_INCONSISTENT"),
+    ("in_port=1,actions=strip_vlan", 4, 0, {}, "OFPBAC_MATCH_INCONSISTENT"),
+    ("actions=drop", 1, 0, {"flags": 0x40}, "OFPFMFC_BAD_FLAGS"),
+    ("actions=drop", 1, 0, {"flags": 4}, "OFPFMFC_TABLE_FULL"),
+    ("idle_timeout=5,actions=drop", 1, 0, {"flags": 4}, "OFPFMFC_BAD_EMERG_TIMEOUT"),
+])
+def test_decode_errors_as_ovs(text, v, cmd, kw, name):
+    assert err(lambda: spec(text, v, cmd, **kw)) == name
+
+
+def test_accepted_as_ovs():
+    spec("in_port=99,actions=output:2")                      # in_port beyond ports: fine
+    spec("table=5,actions=goto_table:254", v=4)
+    spec("in_port=1,actions=strip_vlan")                       # OF1.0 is lenient
+    spec("actions=mod_nw_src:1.2.3.4")
+    spec("cookie=0xffffffffffffffff,actions=drop", v=4)
+
+
+def test_bad_out_port_in_actions():
+    m = fm("in_port=1,actions=output:2")
+    bad = dataclasses.replace(m, actions=(ofp.actions.Output10(port=0xFF00, max_len=0),))
+    with pytest.raises(ofp.OFPError) as e:
+        U.decode_flow_mod(ofp.decode(bad.encode()))
+    assert e.value.name == "OFPBAC_BAD_OUT_PORT"
+    s = U.decode_flow_mod(m)
+    assert err(lambda: U.check_ofpacts(s.ofpacts, s.match, 1, 0, max_ports=2)) == \
+        "OFPBAC_BAD_OUT_PORT"
+
+
+def _render(text_in, v_in, v_out):
+    s = spec(text_in, v_in)
+    e = U.encode_ofpacts(s.ofpacts, v_out, s.match)
+    return render.format_actions(e if v_out == 1 else (), e if v_out > 1 else None)
+
+
+@pytest.mark.parametrize("text,v_in,v_out,want", [
+    # OVS: OF1.0 mod_nw_src dumps as set_field in OF1.3; strip_vlan as pop_vlan.
+    ("ip,actions=mod_nw_src:1.2.3.4,strip_vlan,output:2", 1, 4,
+     "set_field:1.2.3.4->ip_src,pop_vlan,output:2"),
+    ("ip,actions=set_field:1.2.3.4->ip_src,output:2", 4, 1, "mod_nw_src:1.2.3.4,output:2"),
+    # OVS: OF1.0 dump of goto_table shows resubmit(,N).
+    ("table=5,actions=goto_table:254", 4, 1, "resubmit(,254)"),
+    ("actions=write_metadata:0x5/0xff,goto_table:3", 4, 4,
+     "write_metadata:0x5/0xff,goto_table:3"),
+    ("actions=group:3", 4, 1, "group:3"),
+    ("udp,actions=mod_tp_dst:99", 1, 4, "set_field:99->udp_dst"),
+    ("actions=mod_dl_dst:00:00:00:00:00:02,output:2", 1, 3,
+     "set_field:00:00:00:00:00:02->eth_dst,output:2"),
+    ("actions=mod_vlan_vid:3,output:2", 1, 4,
+     "push_vlan:0x8100,set_field:4099->vlan_vid,output:2"),
+])
+def test_reencode_for_version(text, v_in, v_out, want):
+    assert _render(text, v_in, v_out) == want
+
+
+def _table(*flows):
+    ft = FlowTables()
+    for v, t in flows:
+        ft.apply(spec(t, v), 10.0)
+    return ft
+
+
+def test_flow_stats_replies_per_family():
+    ft = _table((1, "priority=5,in_port=1,actions=output:2"),
+                (4, "table=1,send_flow_rem,idle_timeout=30,ip,actions=output:3"))
+    r = next(iter(ft.rules(0)))
+    ft.credit(r, 3, 318, 11.0)
+    # NXST_FLOW: idle_age/hard_age are +1 encoded.
+    [nx] = U.encode_flow_stats_replies(NxFlowStatsRequest(version=1, xid=4), ft.collect(
+        U.decode_flow_stats_request(NxFlowStatsRequest(version=1))), 13.339)
+    nx = ofp.decode(nx.encode())
+    e0 = nx.stats[0]
+    assert (e0.duration_sec, e0.duration_nsec) == (3, 339000000)
+    assert (e0.packet_count, e0.byte_count, e0.idle_age, e0.hard_age) == (3, 318, 3, 4)
+    # OF1.3: flags shown; the OF1.0 add carries reset_counts.
+    req = MpFlowReq(version=4, xid=2, table_id=255, out_port=0xFFFFFFFF)
+    [of13] = U.encode_flow_stats_replies(req, ft.collect(U.decode_flow_stats_request(req)), 13)
+    of13 = ofp.decode(of13.encode())
+    assert [s.flags for s in of13.stats] == [4, 1]
+    assert of13.stats[1].idle_timeout == 30 and of13.stats[1].table_id == 1
+    # OF1.0 OFPST_FLOW
+    req10 = MpFlowReq(version=1, table_id=255, out_port=0xFFFF)
+    [r10] = U.encode_flow_stats_replies(req10, ft.collect(U.decode_flow_stats_request(req10)), 13)
+    assert len(ofp.decode(r10.encode()).stats) == 2
+
+
+def test_flow_stats_split_with_more_flag():
+    ft = FlowTables()
+    for i in range(2000):
+        ft.apply(spec(f"priority={i},in_port={i % 100 + 1},actions=output:2"), 1.0)
+    req = NxFlowStatsRequest(version=1, xid=9)
+    parts = U.encode_flow_stats_replies(req, list(ft.rules()), 2.0)
+    assert len(parts) > 1
+    assert [p.flags for p in parts] == [1] * (len(parts) - 1) + [0]
+    assert sum(len(p.stats) for p in parts) == 2000
+    assert all(len(p.encode()) <= 0xFFFF for p in parts)
+
+
+def test_aggregate_and_flow_removed():
+    ft = _table((1, "in_port=1,actions=output:2"), (1, "in_port=2,actions=output:1"))
+    rules = list(ft.rules())
+    ft.credit(rules[0], 2, 100, 11.0)
+    p, b, n = U.aggregate(rules)
+    agg = U.encode_aggregate_reply(NxAggregateStatsRequest(version=1, xid=3), p, b, n)
+    agg = ofp.decode(agg.encode())
+    assert (agg.packet_count, agg.byte_count, agg.flow_count, agg.xid) == (2, 100, 2, 3)
+    fr = U.encode_flow_removed(rules[0], U.OFPRR_GROUP_DELETE, 1, False, now=12.5)
+    fr = ofp.decode(fr.encode())
+    assert fr.reason == U.OFPRR_DELETE and fr.duration_sec == 2 and fr.packet_count == 2
+    fr13 = ofp.decode(U.encode_flow_removed(rules[0], U.OFPRR_GROUP_DELETE, 4, False,
+                                            now=12.5).encode())
+    assert fr13.reason == U.OFPRR_GROUP_DELETE
+    nx = ofp.decode(U.encode_flow_removed(rules[0], U.OFPRR_IDLE_TIMEOUT, 1, True,
+                                          now=12.5).encode())
+    assert nx.match.to_flow() == rules[0].match
+
+
+def test_flow_mod_from_spec_roundtrip():
+    for v, t in ((1, "priority=5,ip,nw_src=10.0.0.0/8,actions=output:2"),
+                 (4, "table=2,cookie=0x9,priority=7,tcp,tp_dst=80,actions=group:1,goto_table:4"),
+                 (1, "reg0=5,actions=drop")):
+        s = spec(t, v)
+        again = U.decode_flow_mod(ofp.decode(U.flow_mod_from_spec(s).encode()),
+                                  table_id_ext=True)
+        assert again == s
