@@ -49,22 +49,21 @@ class Condition:
             return False
         for name, func, arg, col in self.clauses:
             value = (uuid,) if name == "_uuid" else ((row["_version"],) if name == "_version" else row[name])
-            if func == "==":
-                if value != arg:
-                    return False
-            elif func == "!=":
-                if value == arg:
-                    return False
-            elif func == "includes":
-                if not _includes(value, arg, col.is_map):
-                    return False
-            elif func == "excludes":
-                if not _excludes(value, arg, col.is_map):
-                    return False
-            else:
-                if not value or not _COMPARE[func](value[0], arg[0]):
-                    return False
+            if not _EVALUATE[func](value, arg, col.is_map):
+                return False
         return True
+
+
+# Set semantics everywhere: an empty optional value equals an empty argument
+# and fails "<"-style comparisons (observed from ovsdb-server 3.1).
+_EVALUATE = {
+    "==": lambda value, arg, is_map: value == arg,
+    "!=": lambda value, arg, is_map: value != arg,
+    "includes": _includes,
+    "excludes": _excludes,
+    **{f: (lambda op: lambda value, arg, is_map: bool(value) and bool(arg) and op(value[0], arg[0]))(op)
+       for f, op in _COMPARE.items()},
+}
 
 
 TRUE = Condition([], None, False)
@@ -90,8 +89,10 @@ def parse_where(table, where, symtab=None) -> Condition:
             if not col.comparable:
                 raise syntax_error(f'Type mismatch: "{func}" operator may not be applied to column {name} '
                                    f"of type {col.english}.", clause)
-            arg = (col.key.parse(arg_json, symtab),)
-        elif func in ("includes", "excludes"):
+            arg = col.parse(arg_json, symtab)
+        elif func == "includes" and not col.scalar:
+            arg = col.parse_as(arg_json, symtab, 0, col.n_max)
+        elif func == "excludes" and not col.scalar:
             arg = col.parse_loose(arg_json, symtab)
         else:
             arg = col.parse(arg_json, symtab)
@@ -134,7 +135,20 @@ def _arith(op, kind):
     return apply
 
 
+_ARITH = ("+=", "-=", "*=", "/=", "%=")
+
+
+def _type_mismatch(mutator, col, m):
+    return syntax_error(f'Type mismatch: "{mutator}" operator may not be applied to column {col.name} '
+                        f"of type {col.english}.", m)
+
+
 def parse_mutations(table, mutations, symtab=None):
+    """ovsdb_mutation_from_json, check for check: column, mutability, mutator,
+    type; arithmetic arguments are one unconstrained atom (a bare atom or a
+    one-element set), insert arguments keep the column's maximum size,
+    delete arguments have no size limit, and a map delete that does not
+    parse as a map is retried as a set of keys."""
     out = []
     for m in mutations:
         if type(m) is not list or len(m) != 3 or type(m[0]) is not str or type(m[1]) is not str:
@@ -146,69 +160,53 @@ def parse_mutations(table, mutations, symtab=None):
         if not col.mutable:
             raise OvsdbError("constraint violation",
                              f"Cannot mutate immutable column {name} in table {table.name}.", m)
-        if mutator in ("+=", "-=", "*=", "/=", "%="):
+        if mutator in _ARITH:
             kind = col.key.kind
             if col.is_map or kind not in ("integer", "real") or (mutator == "%=" and kind != "integer"):
-                raise syntax_error(f'Type mismatch: "{mutator}" operator may not be applied to column {name} '
-                                   f"of type {col.english}.", m)
-            if kind == "integer":
-                if type(arg_json) is not int:
-                    if type(arg_json) is float and arg_json.is_integer():
-                        arg_json = int(arg_json)
-                    else:
-                        raise syntax_error("expected integer", arg_json)
-            elif type(arg_json) not in (int, float) or type(arg_json) is bool:
-                raise syntax_error("expected real", arg_json)
-            out.append((name, _make_arith(col, mutator, arg_json)))
-        elif mutator == "insert":
-            arg = col.parse_loose(arg_json, symtab)
-            out.append((name, _make_insert(col, arg)))
-        elif mutator == "delete":
-            if col.is_map and not (type(arg_json) is list and arg_json and arg_json[0] == "map"):
-                keys = _key_set(col, arg_json, symtab)
-                out.append((name, _make_delete_keys(col, keys)))
-            else:
-                arg = col.parse_loose(arg_json, symtab)
+                raise _type_mismatch(mutator, col, m)
+            arg = col.parse_as(arg_json, symtab, n_min=1, n_max=1, constrained=False)
+            out.append((name, _make_arith(col, mutator, arg[0])))
+        elif mutator == "insert" or mutator == "delete":
+            if col.scalar:
+                raise _type_mismatch(mutator, col, m)
+            if mutator == "insert":
+                arg = col.parse_as(arg_json, symtab, n_min=0, n_max=col.n_max)
+                out.append((name, _make_insert(col, arg)))
+                continue
+            try:
+                arg = col.parse_as(arg_json, symtab, n_min=0, n_max=UINT_MAX)
                 out.append((name, _make_delete(col, arg)))
+            except OvsdbError:
+                if not col.is_map:
+                    raise
+                keys = col.parse_as(arg_json, symtab, n_min=0, n_max=UINT_MAX, keys_only=True)
+                out.append((name, _make_delete_keys(col, set(keys))))
         else:
             raise OvsdbError("unknown mutator", f"No mutator named {mutator}.")
     return out
 
 
-def _key_set(col, j, symtab):
-    """A map 'delete' given a set of keys."""
-    if type(j) is list and j and j[0] == "set":
-        if len(j) != 2 or type(j[1]) is not list:
-            raise syntax_error('expected ["set", <array>]', j)
-        return {col.key.parse(e, symtab) for e in j[1]}
-    return {col.key.parse(j, symtab)}
-
-
 def _check_size(col, value):
     n = len(value)
     if n < col.n_min or n > col.n_max:
-        kind = "map" if col.is_map else "set"
-        raise OvsdbError("constraint violation",
-                         f"Attempted to store {n} elements in {kind} of {col.n_min} to "
-                         f"{col.n_max if col.n_max != UINT_MAX else 'unlimited'} elements.")
+        raise OvsdbError("constraint violation", f"Attempted to store {n} elements in {col.english}.")
 
 
 def _make_arith(col, op, b):
+    """mutate_scalar: apply to every element, then check constraints, then duplicates."""
     f = _arith(op, col.key.kind)
     base = col.key
     if base.kind == "real":
         b = float(b)
 
     def mutate(value):
-        out = []
-        for a in value:
-            r = f(a, b)
+        out = [f(a, b) for a in value]
+        for r in out:
             base.check(r)
-            out.append(r)
         out.sort()
         for i in range(1, len(out)):
             if out[i] == out[i - 1]:
-                raise OvsdbError("constraint violation", "Result of mutation contains duplicate values.")
+                raise OvsdbError("constraint violation", f'Result of "{op}" operation contains duplicates.')
         return tuple(out)
     return mutate
 

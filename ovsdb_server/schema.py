@@ -37,7 +37,7 @@ with warnings.catch_warnings():
     import ovs.db.types as ovs_types
 
 from .errors import OvsdbError, syntax_error
-from .ovsjson import schema_json_in_ovs_order
+from .ovsjson import ovs_order, schema_json_in_ovs_order
 
 SCHEMA_DIR = os.path.join(os.path.dirname(__file__), "schemas")
 VSWITCH_SCHEMA = os.path.join(SCHEMA_DIR, "vswitch.ovsschema")
@@ -84,64 +84,6 @@ def atom_to_string(kind: str, atom) -> str:
     return str(atom)
 
 
-# -- Open vSwitch's JSON object member order --------------------------------------
-# ovsdb-server keeps a JSON object in an `shash` (lib/hmap.h) and walks rows
-# in that order, so when a row has several bad columns the error it reports
-# is the first one in hash order.  These reproduce hash_string() (lib/hash.c,
-# the portable murmur variant) and hmap's bucket order and growth.
-
-def _rot(x, k):
-    return ((x << k) | (x >> (32 - k))) & 0xFFFFFFFF
-
-
-def _mhash_add(h, data):
-    if data:
-        data = (data * 0xCC9E2D51) & 0xFFFFFFFF
-        data = (_rot(data, 15) * 0x1B873593) & 0xFFFFFFFF
-        h ^= data
-    return (_rot(h, 13) * 5 + 0xE6546B64) & 0xFFFFFFFF
-
-
-def ovs_hash_string(s: str, basis: int = 0) -> int:
-    b = s.encode()
-    h = basis
-    for i in range(0, len(b) - len(b) % 4, 4):
-        h = _mhash_add(h, int.from_bytes(b[i:i + 4], "little"))
-    if len(b) % 4:
-        h = _mhash_add(h, int.from_bytes(b[len(b) - len(b) % 4:], "little"))
-    h ^= len(b)
-    h ^= h >> 16
-    h = (h * 0x85EBCA6B) & 0xFFFFFFFF
-    h ^= h >> 13
-    h = (h * 0xC2B2AE35) & 0xFFFFFFFF
-    return h ^ (h >> 16)
-
-
-def _calc_mask(capacity):
-    mask = capacity // 2
-    for k in (1, 2, 4, 8, 16, 32):
-        mask |= mask >> k
-    return mask | ((mask & 1) << 1)
-
-
-def ovs_object_order(keys) -> list:
-    """The keys of a JSON object in the order ovsdb-server iterates them."""
-    mask, buckets, n = 0, [[]], 0
-    for key in keys:
-        h = ovs_hash_string(key)
-        buckets[h & mask].insert(0, (h, key))
-        n += 1
-        if n // 2 > mask:
-            new_mask = _calc_mask(n)
-            if new_mask > mask:
-                new = [[] for _ in range(new_mask + 1)]
-                for bucket in buckets:
-                    for node in bucket:
-                        new[node[0] & new_mask].insert(0, node)
-                mask, buckets = new_mask, new
-    return [key for bucket in buckets for _, key in bucket]
-
-
 class Base:
     """One atomic type with its constraints (a key or a value of a column)."""
 
@@ -168,7 +110,7 @@ class Base:
         kind = self.kind
         if kind == "string":
             if type(j) is not str:
-                raise syntax_error("expected string", j)
+                raise syntax_error("expected string", j, has_syntax=True)
             atom = j
         elif kind == "integer":
             if type(j) is int:
@@ -176,28 +118,28 @@ class Base:
             elif type(j) is float and j.is_integer() and -2**63 <= j < 2**63:
                 atom = int(j)
             else:
-                raise syntax_error("expected integer", j)
+                raise syntax_error("expected integer", j, has_syntax=True)
         elif kind == "uuid":
             if type(j) is list and len(j) == 2 and type(j[1]) is str:
                 if j[0] == "uuid":
                     if not _UUID_RE.match(j[1]):
-                        raise syntax_error(f'"{j[1]}" is not a valid UUID', j)
+                        raise syntax_error(f'"{j[1]}" is not a valid UUID', j, has_syntax=True)
                     atom = j[1].lower()
                 elif j[0] == "named-uuid" and symtab is not None:
                     atom = symtab.lookup(j[1])
                 else:
-                    raise syntax_error('expected ["uuid", <string>]', j)
+                    raise syntax_error('expected ["uuid", <string>]', j, has_syntax=True)
             else:
-                raise syntax_error('expected ["uuid", <string>]', j)
+                raise syntax_error('expected ["uuid", <string>]', j, has_syntax=True)
         elif kind == "boolean":
             if type(j) is not bool:
-                raise syntax_error("expected boolean", j)
+                raise syntax_error("expected boolean", j, has_syntax=True)
             atom = j
         else:  # real
             if type(j) is float or type(j) is int:
                 atom = float(j)
             else:
-                raise syntax_error("expected real", j)
+                raise syntax_error("expected real", j, has_syntax=True)
         if constrained:
             self.check(atom)
         return atom
@@ -307,10 +249,10 @@ class Column:
         is_map = self.is_map and not keys_only
         if is_map:
             if type(j) is not list or len(j) != 2 or j[0] != "map" or type(j[1]) is not list:
-                raise syntax_error('expected ["map", <array>]', j)
+                raise syntax_error('expected ["map", <array>]', j, has_syntax=True)
         elif type(j) is list and j and j[0] == "set":
             if len(j) != 2 or type(j[1]) is not list:
-                raise syntax_error('expected ["set", <array>]', j)
+                raise syntax_error('expected ["set", <array>]', j, has_syntax=True)
         else:
             return (self.key.parse(j, symtab, constrained),)
         inner = j[1]
@@ -318,15 +260,15 @@ class Column:
         what = "map" if is_map else "set"
         if n < n_min or n > n_max:
             if n_min == 1 and n_max == 1:
-                raise syntax_error(f"{what} must have exactly one member but {n} are present", j)
-            raise syntax_error(f"{what} must have {n_min} to {n_max} members but {n} are present", j)
+                raise syntax_error(f"{what} must have exactly one member but {n} are present", j, has_syntax=True)
+            raise syntax_error(f"{what} must have {n_min} to {n_max} members but {n} are present", j, has_syntax=True)
         kp = self.key.parse
         if is_map:
             vp = self.value.parse
             pairs = []
             for e in inner:
                 if type(e) is not list or len(e) != 2:
-                    raise syntax_error("expected 2-element array", e)
+                    raise syntax_error("expected 2-element array", e, has_syntax=True)
                 pairs.append((kp(e[0], symtab), vp(e[1], symtab)))
             pairs.sort()
             for i in range(1, len(pairs)):
@@ -398,9 +340,9 @@ class UuidColumn(Column):
 
 class Table:
     __slots__ = ("name", "columns", "is_root", "max_rows", "indexes", "all_columns",
-                 "persistent_columns", "has_strong", "has_weak", "defaults")
+                 "persistent_columns", "has_strong", "has_weak", "defaults", "ovs_column_order")
 
-    def __init__(self, ts: ovs_schema.TableSchema, is_root: bool):
+    def __init__(self, ts: ovs_schema.TableSchema, is_root: bool, column_text_order=()):
         self.name = ts.name
         self.columns = {name: Column(name, c.type, c.mutable, not c.persistent) for name, c in ts.columns.items()}
         self.is_root = is_root
@@ -413,6 +355,11 @@ class Table:
         self.has_strong = [c for c in self.columns.values() if c.strong_refs]
         self.has_weak = [c for c in self.columns.values() if c.weak_refs]
         self.defaults = {name: c.default for name, c in self.columns.items()}
+        # ovsdb-server's own column order (its shash: _uuid and _version
+        # first, then the schema text's columns as its JSON parser iterated
+        # them), which decides e.g. which of two rows an index error names first.
+        text_order = [c for c in column_text_order if c in self.columns] or list(self.columns)
+        self.ovs_column_order = ovs_order(["_uuid", "_version"] + ovs_order(text_order))
 
 
 class Schema:
@@ -432,7 +379,9 @@ class Schema:
         self.cksum = schema_json.get("cksum")
         any_root = any(t.is_root for t in parsed.tables.values())
         # With no isRoot anywhere, every table is a root (backward compatibility).
-        self.tables = {name: Table(t, t.is_root or not any_root) for name, t in parsed.tables.items()}
+        tables_json = schema_json.get("tables", {})
+        self.tables = {name: Table(t, t.is_root or not any_root, tables_json.get(name, {}).get("columns", ()))
+                       for name, t in parsed.tables.items()}
         self.text = json.dumps(self.json, separators=(",", ":"))
         # Which (table, column) pairs hold weak references into each table.
         self.weak_referrers: dict[str, list[tuple[str, str]]] = {}

@@ -30,7 +30,8 @@ from __future__ import annotations
 from .condition import parse_mutations, parse_where, TRUE
 from .database import Change
 from .errors import OvsdbError, syntax_error
-from .schema import Symtab, is_id, is_uuid, new_uuid, ovs_object_order
+from .ovsjson import ovs_order
+from .schema import Symtab, is_id, is_uuid, new_uuid
 
 _TYPE_CHECKS = {
     "string": lambda v: type(v) is str,
@@ -172,7 +173,7 @@ def parse_row(table, row_json, symtab, *, for_update=False, op_json=None):
     """Row JSON -> {column: value}; unknown columns, bad values and, for
     update, immutable columns give ovsdb-server's errors."""
     out = {}
-    for name in ovs_object_order(row_json):
+    for name in ovs_order(row_json):
         value_json = row_json[name]
         col = table.all_columns.get(name)
         if col is None:
@@ -264,7 +265,14 @@ def op_select(txn, p):
     p.finish()
     cond = parse_where(table, where, txn.symtab)
     columns = _columns(table, columns_json)
-    return {"rows": [_row_json(table, u, r, columns) for u, r in txn.query(table, cond)]}
+    # ovsdb_query_distinct: rows equal in the selected columns are returned once.
+    rows, seen = [], set()
+    for u, r in txn.query(table, cond):
+        key = tuple((u,) if c == "_uuid" else (r["_version"],) if c == "_version" else r[c] for c in columns)
+        if key not in seen:
+            seen.add(key)
+            rows.append(_row_json(table, u, r, columns))
+    return {"rows": rows}
 
 
 def op_update(txn, p):
@@ -318,9 +326,9 @@ def op_wait(txn, p):
     timeout = p.get("timeout", "number", optional=True)
     p.finish()
     cond = parse_where(table, where, txn.symtab)
-    columns = _columns(table, columns_json, default_all=False)
-    if columns is None:
-        columns = list(table.columns)
+    # No "columns" means every column, _uuid and _version included (so a
+    # "rows" entry can only match if it names both).
+    columns = _columns(table, columns_json)
     if timeout is not None:
         if timeout < 0:
             raise syntax_error("timeout must be nonnegative", timeout)
@@ -328,17 +336,18 @@ def op_wait(txn, p):
             txn.wait_timeout = timeout
     if until not in ("==", "!="):
         raise syntax_error('"until" must be "==" or "!="', until)
-    expected = []
+    defaults = [table.all_columns[c].default for c in columns]
+    expected = set()
     for rj in rows_json:
         if type(rj) is not dict:
             raise syntax_error("expected object", rj)
         values = parse_row(table, rj, txn.symtab)
-        expected.append(tuple(values.get(c, table.all_columns[c].default) if c[0] != "_" else values.get(c)
-                              for c in columns))
-    actual = []
-    for uuid, row in txn.query(table, cond):
-        actual.append(tuple((uuid,) if c == "_uuid" else row[c] for c in columns))
-    equal = sorted(actual, key=repr) == sorted(expected, key=repr)
+        expected.add(tuple(values.get(c, d) for c, d in zip(columns, defaults)))
+    # Both sides are sets of projected rows (ovsdb_row_hash), duplicates ignored.
+    actual = {tuple((uuid,) if c == "_uuid" else (row["_version"],) if c == "_version" else row[c]
+                    for c in columns)
+              for uuid, row in txn.query(table, cond)}
+    equal = actual == expected
     if equal != (until == "=="):
         limit = txn.wait_timeout
         if limit is not None and txn.elapsed_ms >= limit:
@@ -610,6 +619,22 @@ def _describe(txn, tname, uuid, index_cols, old, new):
     return f"had the following index values before the transaction: {values}."
 
 
+def _compare_rows(tschema, a_uuid, a, b_uuid, b) -> int:
+    """ovsdb_row_compare_columns_3way over every column in ovsdb-server's column order."""
+    for name in tschema.ovs_column_order:
+        if name == "_uuid":
+            x, y = (a_uuid,), (b_uuid,)
+        elif name == "_version":
+            x, y = (a.get("_version") or "",), (b.get("_version") or "",)
+        else:
+            x, y = a[name], b[name]
+        if x != y:
+            if len(x) != len(y):        # ovsdb_datum_compare_3way: size first
+                return -1 if len(x) < len(y) else 1
+            return -1 if x < y else 1
+    return 0
+
+
 def _check_indexes(txn):
     schema, db = txn.db.schema, txn.db
     for tname, rows in txn.touched.items():
@@ -641,6 +666,8 @@ def _check_indexes(txn):
                     else:
                         on = "columns " + ", ".join(f'"{c}"' for c in cols[:-1]) + f' and "{cols[-1]}"'
                     first, second = (other, (a_old, a_new)), (uuid, (old, new))
+                    if _compare_rows(tschema, first[0], first[1][1], second[0], second[1][1]) < 0:
+                        first, second = second, first   # duplicate_index_row: the greater row first
                     raise OvsdbError(
                         "constraint violation",
                         f'Transaction causes multiple rows in "{tname}" table to have identical values '
