@@ -23,14 +23,21 @@ Messages live in :mod:`.messages` (core), :mod:`.multipart` (stats),
 :class:`FlowMatch` (``member -> (value, mask)``) via ``to_flow()`` /
 ``from_flow()``.  Actions: :mod:`.actions`; instructions: :mod:`.instructions`.
 
+Multipart list replies (:mod:`.bodies`) carry typed entries in ``stats``
+(PortStats, TableStats, QueueStats, TableFeatures, and from :mod:`.groups`
+GroupDesc/Bucket, GroupStats, MeterConfig/MeterBand, MeterStats); GroupMod,
+NxGroupMod and MeterMod carry typed ``buckets``/``bands``.  :mod:`.learn`
+types NX learn specs and NAT ranges.
+
 Text: :func:`~.render.format_match`, :func:`~.render.format_actions`,
-:func:`~.render.format_flow_mod` render in ovs-ofctl's syntax (a parser of
-that syntax is not written yet).
+:func:`~.render.format_flow_mod` render in ovs-ofctl's syntax;
+:mod:`.parse` reads it (:func:`~.parse.parse_flow`, ``parse_match``,
+``parse_actions``, ``parse_packet_flow``).
 """
 
 from .errors import OFPError
 from .header import Message, decode, encode, split, VERSION_NAMES
-from . import messages, multipart, nicira  # noqa: F401  (register message classes)
+from . import messages, multipart, nicira, bodies, groups, learn  # noqa: F401  (register)
 from .match import FlowMatch, Match10, OxmMatch, Tlv
 from .messages import *  # noqa: F401,F403
 from .multipart import *  # noqa: F401,F403

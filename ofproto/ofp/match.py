@@ -216,6 +216,8 @@ class Match10:
                     w &= ~OFPFW10_DL_VLAN_PCP
                 elif m & 0xE000:
                     raise OFPError("OFPBMC_BAD_FIELD", detail="vlan_tci not OF1.0")
+                if m & VLAN_CFI and not (m & 0x1FFF == 0x1FFF or m & 0xF000 == 0xF000):
+                    raise OFPError("OFPBMC_BAD_FIELD", detail="vlan_tci not OF1.0")
             else:
                 raise OFPError("OFPBMC_BAD_FIELD", detail=f"{member} not OF1.0")
         return cls(wildcards=w, **kw)

@@ -530,44 +530,7 @@ SetAsync = message("SetAsync", OF13UP, "SET_ASYNC", (), _ASYNC, tail="properties
                    validate=_check_props14)
 
 # ---------------------------------------------------------------- groups, meters
-OFPGT_ALL, OFPGT_SELECT, OFPGT_INDIRECT, OFPGT_FF = range(4)
-ofp11_group_mod = layout("ofp11_group_mod", "command"/u16, "type"/u8, pad(1), "group_id"/u32)
-ofp15_group_mod = layout("ofp15_group_mod", "command"/u16, "type"/u8, pad(1), "group_id"/u32,
-                         "bucket_array_len"/u16, pad(2), "command_bucket_id"/u32)
-
-
-def check_buckets(data: bytes, version: int):
-    """``ofp_bucket`` list (OF1.1-1.4: len, weight, watch_port, watch_group)."""
-    for off, ln in check_tlv_list(data, "!H", 0, 16, 1, "OFPGMFC_BAD_BUCKET", "bucket"):
-        if ln % 8:
-            raise OFPError("OFPGMFC_BAD_BUCKET", detail="bucket length not multiple of 8")
-        unpack_actions(data, off + 16, off + ln, version)
-
-
-def _check_group_mod(version, kw):
-    if kw["type"] > 3:
-        raise OFPError("OFPGMFC_BAD_TYPE", detail=f"group type {kw['type']}")
-    if version < 6:
-        check_buckets(kw["buckets"], version)
-
-
-GroupMod = message("GroupMod", OF11UP, "GROUP_MOD", (),
-                   {2: ofp11_group_mod, 3: ofp11_group_mod, 4: ofp11_group_mod,
-                    5: ofp11_group_mod, 6: ofp15_group_mod},
-                   tail="buckets", validate=_check_group_mod,
-                   doc="OFPT_GROUP_MOD; ``buckets`` raw (validated); OF1.5 also "
-                       "holds group properties after the bucket array.")
-ofp13_meter_mod = layout("ofp13_meter_mod", "command"/u16, "flags"/u16, "meter_id"/u32)
-
-
-def check_bands(data: bytes):
-    for off, ln in check_tlv_list(data, "!HH", 1, 16, 1, "OFPMMFC_BAD_BAND", "meter band"):
-        if ln % 8:
-            raise OFPError("OFPMMFC_BAD_BAND", detail="band length")
-
-
-MeterMod = message("MeterMod", OF13UP, "METER_MOD", (), ofp13_meter_mod, tail="bands",
-                   validate=lambda v, kw: check_bands(kw["bands"]))
+# GROUP_MOD and METER_MOD (typed buckets and bands) live in .groups.
 
 # ---------------------------------------------------------------- bundles
 ofp14_bundle_ctrl_msg = layout("ofp14_bundle_ctrl_msg", "bundle_id"/u32, "type"/u16,

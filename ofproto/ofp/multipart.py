@@ -26,7 +26,9 @@ from .header import ALL, OF10, OF11UP, OF13UP, OF14UP, OF15UP, Message, frozen, 
 from .instructions import pack_instructions, unpack_instructions
 from .layout import layout, pad, raw, u8, u16, u32, u64
 from .match import Match10, OxmMatch, parse_tlvs
-from .messages import pack_port, unpack_ports, check_buckets, check_bands
+from .messages import pack_port, unpack_ports
+from .bodies import *  # noqa: F401,F403  (typed list replies)
+from .groups import *  # noqa: F401,F403
 
 NX_VENDOR_ID = 0x00002320
 ONF_VENDOR_ID = 0x4F4E4600
@@ -241,8 +243,6 @@ ofp11_port_stats_request = layout("ofp11_port_stats_request", "port_no"/u32, pad
 _PSR = {1: ofp10_port_stats_request, **{v: ofp11_port_stats_request for v in OF11UP}}
 PortStatsRequest = message("PortStatsRequest", ALL, "MULTIPART_REQUEST", (mp(4, 4),), _PSR,
                            stats=True)
-PortStatsReply = message("PortStatsReply", ALL, "MULTIPART_REPLY", (mp(4, 4),), None,
-                         tail="body", stats=True)
 PortDescRequest = message("PortDescRequest", ALL, "MULTIPART_REQUEST", (mp(13, 13),),
                           {v: (ofp11_port_stats_request if v >= 6 else None) for v in ALL},
                           stats=True, doc="OF1.5 adds port_no; OF1.0 is OVS's extension 13.")
@@ -267,8 +267,6 @@ class PortDescReply(Message):
 # ---------------------------------------------------------------- tables, queues, the rest
 TableStatsRequest = message("TableStatsRequest", ALL, "MULTIPART_REQUEST", (mp(3, 3),),
                             stats=True)
-TableStatsReply = message("TableStatsReply", ALL, "MULTIPART_REPLY", (mp(3, 3),), None,
-                          tail="body", stats=True)
 ofp10_queue_stats_request = layout("ofp10_queue_stats_request", "port_no"/u16, pad(2),
                                    "queue_id"/u32)
 ofp11_queue_stats_request = layout("ofp11_queue_stats_request", "port_no"/u32,
@@ -276,30 +274,12 @@ ofp11_queue_stats_request = layout("ofp11_queue_stats_request", "port_no"/u32,
 QueueStatsRequest = message("QueueStatsRequest", ALL, "MULTIPART_REQUEST", (mp(5, 5),),
                             {1: ofp10_queue_stats_request,
                              **{v: ofp11_queue_stats_request for v in OF11UP}}, stats=True)
-QueueStatsReply = message("QueueStatsReply", ALL, "MULTIPART_REPLY", (mp(5, 5),), None,
-                          tail="body", stats=True)
 ofp11_group_stats_request = layout("ofp11_group_stats_request", "group_id"/u32, pad(4))
 GroupStatsRequest = message("GroupStatsRequest", OF11UP, "MULTIPART_REQUEST", (mp(None, 6),),
                             ofp11_group_stats_request, stats=True)
-GroupStatsReply = message("GroupStatsReply", OF11UP, "MULTIPART_REPLY", (mp(None, 6),), None,
-                          tail="body", stats=True)
 GroupDescRequest = message("GroupDescRequest", OF11UP, "MULTIPART_REQUEST", (mp(None, 7),),
                            {v: (ofp11_group_stats_request if v >= 6 else None) for v in OF11UP},
                            stats=True)
-
-
-def _check_group_desc(version, kw):
-    body = kw["body"]
-    for off, ln in check_tlv_list(body, "!H", 0, 8, 1, "OFPBRC_BAD_LEN", "group desc"):
-        gtype = body[off + 2]
-        if gtype > 3:
-            raise OFPError("OFPGMFC_BAD_TYPE", detail=f"group type {gtype}")
-        if version < 6:
-            check_buckets(body[off + 8:off + ln], version)
-
-
-GroupDescReply = message("GroupDescReply", OF11UP, "MULTIPART_REPLY", (mp(None, 7),), None,
-                         tail="body", stats=True, validate=_check_group_desc)
 GroupFeaturesRequest = message("GroupFeaturesRequest", OF11UP, "MULTIPART_REQUEST",
                                (mp(None, 8),), stats=True)
 ofp12_group_features = layout("ofp12_group_features", "types"/u32, "capabilities"/u32,
@@ -313,28 +293,12 @@ for _n, _code in (("Meter", 9), ("MeterConfig", 10)):
     globals()[f"{_n}StatsRequest"] = message(f"{_n}StatsRequest", OF13UP, "MULTIPART_REQUEST",
                                              (mp(None, _code),), ofp13_meter_multipart_request,
                                              stats=True)
-    globals()[f"{_n}StatsReply"] = message(f"{_n}StatsReply", OF13UP, "MULTIPART_REPLY",
-                                           (mp(None, _code),), None, tail="body", stats=True)
 MeterFeaturesRequest = message("MeterFeaturesRequest", OF13UP, "MULTIPART_REQUEST",
                                (mp(None, 11),), stats=True)
 ofp13_meter_features = layout("ofp13_meter_features", "max_meter"/u32, "band_types"/u32,
                               "capabilities"/u32, "max_bands"/u8, "max_color"/u8, pad(2))
 MeterFeaturesReply = message("MeterFeaturesReply", OF13UP, "MULTIPART_REPLY", (mp(None, 11),),
                              ofp13_meter_features, stats=True)
-
-
-def _check_table_features(version, kw):
-    body = kw["body"]
-    for off, ln in check_tlv_list(body, "!H", 0, 64, 1, "OFPBRC_BAD_LEN", "table features"):
-        check_tlv_list(body[off + 64:off + ln], "!HH", 1, 4, 8, "OFPBPC_BAD_LEN",
-                       "table feature property")
-
-
-TableFeaturesRequest = message("TableFeaturesRequest", OF13UP, "MULTIPART_REQUEST",
-                               (mp(None, 12),), None, tail="body", stats=True,
-                               validate=_check_table_features)
-TableFeaturesReply = message("TableFeaturesReply", OF13UP, "MULTIPART_REPLY", (mp(None, 12),),
-                             None, tail="body", stats=True, validate=_check_table_features)
 TableDescRequest = message("TableDescRequest", OF14UP, "MULTIPART_REQUEST", (mp(None, 14),),
                            stats=True)
 TableDescReply = message("TableDescReply", OF14UP, "MULTIPART_REPLY", (mp(None, 14),), None,

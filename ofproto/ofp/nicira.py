@@ -20,7 +20,8 @@ from .errors import OFPError
 from .header import ALL, OF13UP, Message, frozen, register
 from .layout import layout, pad, u8, u16, u32, u64
 from .match import OxmMatch, parse_tlvs
-from .messages import BundleAdd, check_buckets, ofp14_bundle_ctrl_msg, ofp15_group_mod
+from .messages import BundleAdd, ofp14_bundle_ctrl_msg
+from .groups import NxGroupMod  # noqa: F401  (registered there)
 from .multipart import FlowStats, ofp_aggregate_stats_reply
 
 NX = 0x00002320
@@ -95,15 +96,6 @@ NxPacketIn2 = message("NxPacketIn2", ALL, "EXPERIMENTER", nxt(30), None, tail="p
 NxCtFlush = message("NxCtFlush", ALL, "EXPERIMENTER", nxt(32),
                     layout("nx_ct_flush", "zone_id"/u16, pad(6)), tail="properties")
 
-
-def _check_nx_group_mod(version, kw):
-    if kw["type"] > 3:
-        raise OFPError("OFPGMFC_BAD_TYPE", detail=f"group type {kw['type']}")
-
-
-NxGroupMod = message("NxGroupMod", ALL, "EXPERIMENTER", nxt(31), ofp15_group_mod,
-                     tail="buckets", validate=_check_nx_group_mod,
-                     doc="NXT_GROUP_MOD: OF1.5 group_mod layout for OF1.0.")
 
 # ---------------------------------------------------------------- NXT_FLOW_MOD
 nx_flow_mod = layout("nx_flow_mod", "cookie"/u64, "command"/u16, "idle_timeout"/u16,
@@ -303,8 +295,9 @@ for _n, _code, _lay in (("NxGroupStats", 7, nx_group_req), ("NxGroupDesc", 8, nx
                         ("NxGroupFeatures", 9, None)):
     globals()[_n + "Request"] = message(_n + "Request", ALL, "MULTIPART_REQUEST",
                                         (nxst(_code),), _lay, stats=True)
-    globals()[_n + "Reply"] = message(_n + "Reply", ALL, "MULTIPART_REPLY", (nxst(_code),),
-                                      None, tail="body", stats=True)
+    if _n == "NxGroupFeatures":
+        globals()[_n + "Reply"] = message(_n + "Reply", ALL, "MULTIPART_REPLY", (nxst(_code),),
+                                          None, tail="body", stats=True)
 NxFlowMonitorRequest = message("NxFlowMonitorRequest", ALL, "MULTIPART_REQUEST", (nxst(2),),
                                None, tail="body", stats=True)
 NxFlowMonitorReply = message("NxFlowMonitorReply", ALL, "MULTIPART_REPLY", (nxst(2),),

@@ -78,6 +78,25 @@ _TYPE_SHORT = {0x0800: "ip", 0x86DD: "ipv6", 0x0806: "arp", 0x8035: "rarp", 0x88
                0x8848: "mplsm"}
 
 
+CT_STATE_FLAGS = ((1, "new"), (2, "est"), (4, "rel"), (8, "rpl"), (16, "inv"), (32, "trk"),
+                  (64, "snat"), (128, "dnat"))
+TCP_FLAGS = ((1, "fin"), (2, "syn"), (4, "rst"), (8, "psh"), (16, "ack"), (32, "urg"),
+             (64, "ece"), (128, "cwr"), (256, "ns"))
+
+
+def format_flags(v: int, m: int, names, full: int) -> str:
+    """ovs-ofctl's flag syntax: ``est|trk`` when exact, else ``-new+trk``
+    (bit order, each masked bit with its sign)."""
+    known = sum(b for b, _ in names)
+    if m == full:
+        if v & ~known:
+            return f"{v:#x}"
+        return "|".join(n for b, n in names if v & b) or "0"
+    if m & ~known:
+        return f"{v:#x}/{m:#x}"
+    return "".join(("+" if v & b else "-") + n for b, n in names if m & b)
+
+
 def format_match(match, priority: int = OFP_DEFAULT_PRIORITY) -> str:
     """``match`` may be a FlowMatch, Match10 or OxmMatch."""
     fm = match if isinstance(match, FlowMatch) else (match.to_flow() if match else FlowMatch())
@@ -91,9 +110,9 @@ def format_match(match, priority: int = OFP_DEFAULT_PRIORITY) -> str:
     if "conj_id" in fm:
         out.append(f"conj_id={fm['conj_id'][0]}")
     if "ct_state" in fm:
-        out.append(_hex_masked("ct_state", *fm["ct_state"], 0xFFFFFFFF))
+        out.append("ct_state=" + format_flags(*fm["ct_state"], CT_STATE_FLAGS, 0xFFFFFFFF))
     if "ct_zone" in fm:
-        out.append(_hex_masked("ct_zone", *fm["ct_zone"], 0xFFFF))
+        out.append(f"ct_zone={fm['ct_zone'][0]}")
     if "ct_mark" in fm:
         out.append(_hex_masked("ct_mark", *fm["ct_mark"], 0xFFFFFFFF))
     dl_type = fm.value("dl_type")
@@ -122,7 +141,8 @@ def format_match(match, priority: int = OFP_DEFAULT_PRIORITY) -> str:
         out.append(f"in_port={port_name(fm['in_port'][0])}")
     if "vlan_tci" in fm:
         v, m = fm["vlan_tci"]
-        if m & 0x1000 and v & 0x1000 and m & 0x0FFF in (0, 0xFFF) and m & 0xE000 in (0, 0xE000):
+        if (m & 0x1000 and v & 0x1000 and m & 0x0FFF in (0, 0xFFF) and m & 0xE000 in (0, 0xE000)
+                and m & 0xEFFF):
             if m & 0xFFF:
                 out.append(f"dl_vlan={v & 0xFFF}")
             if m & 0xE000:
@@ -148,7 +168,8 @@ def format_match(match, priority: int = OFP_DEFAULT_PRIORITY) -> str:
     else:
         for k in ("nw_src", "nw_dst"):
             if k in fm:
-                out.append(_ip_masked(("arp_" + k[3] + "pa") if arp else k, *fm[k]))
+                out.append(_ip_masked({"nw_src": "arp_spa", "nw_dst": "arp_tpa"}[k] if arp else k,
+                                      *fm[k]))
     if not skip_proto and "nw_proto" in fm:
         out.append(f"{'arp_op' if arp else 'nw_proto'}={fm['nw_proto'][0]}")
     if arp:
@@ -170,7 +191,7 @@ def format_match(match, priority: int = OFP_DEFAULT_PRIORITY) -> str:
             name = ik if icmp else k
             out.append(f"{name}={v}" if m == 0xFFFF or icmp else f"{name}={v:#x}/{m:#x}")
     if "tcp_flags" in fm:
-        out.append(_hex_masked("tcp_flags", *fm["tcp_flags"], 0xFFF))
+        out.append("tcp_flags=" + format_flags(*fm["tcp_flags"], TCP_FLAGS, 0xFFF))
     return ",".join(out)
 
 
@@ -297,6 +318,82 @@ _FMT = {
                                 + ")"),
     A.NxClone: lambda a: f"clone({format_actions(a.actions)})",
 }
+
+
+def _learn(a):
+    from .learn import learn_specs
+    out = [f"table={a.table_id}"]
+    for k in ("idle_timeout", "hard_timeout", "fin_idle_timeout", "fin_hard_timeout"):
+        if getattr(a, k):
+            out.append(f"{k}={getattr(a, k)}")
+    if a.priority != OFP_DEFAULT_PRIORITY:
+        out.append(f"priority={a.priority}")
+    for bit, name in ((1, "send_flow_rem"), (2, "delete_learned"), (4, "write_result")):
+        if a.flags & bit:
+            out.append(name)
+    if a.cookie:
+        out.append(f"cookie={a.cookie:#x}")
+    for sp in learn_specs(a):
+        src = None if sp.src_field is None else _subfield(sp.src_field, sp.src_ofs, sp.n_bits)
+        if sp.dst == "output":
+            out.append(f"output:{src}")
+            continue
+        dst = _subfield(sp.dst_field, sp.dst_ofs, sp.n_bits)
+        if sp.dst == "load":
+            out.append(f"load:{src if src else hex(sp.src_value)}->{dst}")
+        elif src is None:
+            out.append(f"{dst}={sp.src_value:#x}")
+        elif src == dst:
+            out.append(dst)
+        else:
+            out.append(f"{dst}={src}")
+    return f"learn({','.join(out)})"
+
+
+def _nat(a):
+    from .learn import nat_range
+    if not a.flags & 3:
+        return "nat"
+    r = nat_range(a)
+    txt = "src" if a.flags & 1 else "dst"
+    if r.ipv4_min is not None:
+        txt += f"={ip4(r.ipv4_min)}" + (f"-{ip4(r.ipv4_max)}" if r.ipv4_max is not None else "")
+    elif r.ipv6_min is not None:
+        txt += f"=[{ip6(r.ipv6_min)}]" + (f"-[{ip6(r.ipv6_max)}]" if r.ipv6_max is not None
+                                          else "")
+    if r.proto_min is not None:
+        txt += f":{r.proto_min}" + (f"-{r.proto_max}" if r.proto_max is not None else "")
+    for bit, name in ((4, "persistent"), (8, "hash"), (16, "random")):
+        if a.flags & bit:
+            txt += f",{name}"
+    return f"nat({txt})"
+
+
+def _ct(a):
+    out = []
+    if a.flags & 1:
+        out.append("commit")
+    if a.flags & 2:
+        out.append("force")
+    if a.recirc_table != 255:
+        out.append(f"table={a.recirc_table}")
+    if a.zone_src:
+        out.append(f"zone={_subfield(a.zone_src, a.zone >> 6, (a.zone & 63) + 1)}")
+    elif a.zone:
+        out.append(f"zone={a.zone}")
+    acts = list(a.actions)
+    if acts and type(acts[0]) is A.NxNat:
+        out.append(_nat(acts.pop(0)))
+    if acts:
+        out.append(f"exec({format_actions(acts)})")
+    if a.alg:
+        out.append({21: "alg=ftp", 69: "alg=tftp"}.get(a.alg, f"alg={a.alg}"))
+    return f"ct({','.join(out)})"
+
+
+_FMT.update({A.NxLearn: _learn, A.NxCt: _ct, A.NxNat: _nat,
+             A.NxSetQueue: lambda a: f"set_queue:{a.queue_id}",
+             A.NxRegLoad2: _set_field})
 
 
 def format_action(a) -> str:
