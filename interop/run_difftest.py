@@ -15,9 +15,12 @@ SHARED = os.environ.get("PYVSWITCH_SHARED", os.path.join(os.path.dirname(ROOT), 
 RUNNER = os.path.join(SHARED, "difftest", "difftest")
 SCENARIOS = os.path.join(SHARED, "difftest", "scenarios")
 # Which daemons we ship; a scenario's "# needs:" names must all be here.
-PROVIDED = {"root"}
-if os.environ.get("PYVSWITCH_HAVE_VSWITCHD"):
-    PROVIDED.add("vswitchd")
+PROVIDED = {"root", "vswitchd"}
+# Scenarios whose feature has not landed yet: listed as not run, never as passed.
+PENDING = {
+    "dp-flow-actions.sh": "packets through the datapath: issue 5",
+    "dp-seed-vlan-forwarding.sh": "packets through the datapath: issue 5",
+}
 
 
 def needs(path):
@@ -37,9 +40,14 @@ def main():
     run, skipped = [], []
     for name in sorted(os.listdir(SCENARIOS)):
         path = os.path.join(SCENARIOS, name)
-        (run if needs(path) <= PROVIDED else skipped).append(path)
-    for path in skipped:
-        print(f"NOT RUN {os.path.basename(path)} (needs {' '.join(sorted(needs(path) - PROVIDED))})")
+        if name in PENDING and not os.environ.get("PYVSWITCH_RUN_PENDING"):
+            skipped.append((name, PENDING[name]))
+        elif needs(path) <= PROVIDED:
+            run.append(path)
+        else:
+            skipped.append((name, "needs " + " ".join(sorted(needs(path) - PROVIDED))))
+    for name, why in skipped:
+        print(f"NOT RUN {name} ({why})")
     env = dict(os.environ)
     venv_bin = os.path.join(ROOT, ".venv", "bin")
     env["PATH"] = venv_bin + os.pathsep + env.get("PATH", "")

@@ -100,6 +100,28 @@ class Vswitchd:
         self._lock_warned = False
         self.applied_cfg = None
         self.on_reconfigured = bridge_mod.Hook()     # (Vswitchd) after each applied change
+        self.openflow: dict = {}                     # bridge name -> connmgr.BridgeConnMgr
+        self.switch.on_bridge_added.connect(self._bridge_added)
+        self.switch.on_bridge_removed.connect(self._bridge_removed)
+
+    # -- OpenFlow (ofproto/connmgr.py): one BridgeConnMgr per bridge
+    def _bridge_added(self, br) -> None:
+        if self.nursery is None:
+            return
+        from .connmgr import BridgeConnMgr
+        mgr = BridgeConnMgr(br, daemon.rundir(), on_change=self.request_reconfigure)
+        self.openflow[br.name] = mgr
+        now = trio.current_time
+        br.on_port_added.connect(lambda b, info: mgr.ofproto.port_added(info, now()))
+        br.on_port_removed.connect(lambda b, info: mgr.ofproto.port_removed(info, now()))
+        br.on_port_changed.connect(lambda b, old, new: mgr.ofproto.port_changed(old, new, now()))
+        br.on_config_changed.connect(lambda b, changed: mgr.reconfigure())
+        self.nursery.start_soon(mgr.run)
+
+    def _bridge_removed(self, br) -> None:
+        mgr = self.openflow.pop(br.name, None)
+        if mgr is not None:
+            mgr.stop()
 
     def request_reconfigure(self) -> None:
         self._kick.set()
@@ -126,7 +148,10 @@ class Vswitchd:
         name = args[-1]
         if name not in self.switch.bridges:
             raise UnixctlError("Unknown bridge")
-        return ""
+        mgr = self.openflow.get(name)
+        if mgr is None:
+            return ""
+        return mgr.ofproto.flows.dump_text(trio.current_time())
 
     # -- the reconfiguration loop
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:

@@ -1,0 +1,239 @@
+"""Flow, group, meter and packet-out handlers of a bridge (sans-I/O).
+
+Theory of operation
+-------------------
+:class:`FlowState` is the part of an :class:`~.ofproto.OFProto` that owns
+the OpenFlow tables (:class:`~.flowtable.FlowTables`), groups
+(:class:`~.groups.GroupTable`) and meters (:class:`~.meters.MeterTable`)
+and answers FLOW_MOD (OF1.0, NXT_FLOW_MOD, OF1.1+), flow and aggregate
+statistics (OFPST/NXST/OFPMP), GROUP_MOD/NXT_GROUP_MOD and group
+statistics, METER_MOD and meter statistics, and PACKET_OUT (validated, then
+handed to ``ofproto.packet_out_hook``: execution comes with the datapath).
+The flow-table semantics (add/modify/delete rules, check_overlap, flow
+limits, timeouts, group/meter references) live in those modules and in
+:mod:`.ofputil` (wire <-> spec); this module only connects them to
+connections: the connection's NXT_FLOW_MOD_TABLE_ID and flow format, the
+FLOW_REMOVED fan-out (rules with ``send_flow_rem``, per connection version
+and async filter), and bundles.
+
+Bundle commit is all or nothing: the tables, groups and meters are copied
+before the first message and the copy is put back on the first error,
+which :meth:`commit_bundle` returns as ``(error, message)`` for the
+connection to report (OVS's inner error, then OFPBFC_MSG_FAILED).
+
+Fail mode: ``set_fail_open_flow`` adds or removes table 0's
+``priority=0 actions=NORMAL`` (an ordinary, deletable flow, as OVS adds it).
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+
+from . import ofconn as oc
+from . import ofputil as U
+from .flowtable import FlowTables
+from .groups import GroupTable
+from .meters import MeterTable
+from .ofconn import Handler
+from .ofp import OFPError
+from .ofp import actions as A
+from .ofp import groups as G
+from .ofp import messages as M
+from .ofp import multipart as MP
+from .ofp import nicira as NX
+from .ofp.match import FlowMatch, Match10
+
+OFPP_MAX, OFPP_NONE = 0xFF00, 0xFFFF
+OFPP_CONTROLLER, OFPP_LOCAL, OFPP_NORMAL = 0xFFFD, 0xFFFE, 0xFFFA
+NO_BUFFER = 0xFFFFFFFF
+OFPRR_DELETE = 2
+N_VISIBLE = 254
+
+_NORMAL_FLOW = M.FlowMod(version=1, command=0, priority=0, match=Match10(),
+                         actions=(A.Output10(port=OFPP_NORMAL, max_len=0),))
+_NORMAL_DEL = M.FlowMod(version=1, command=4, priority=0, match=Match10(),
+                        out_port=OFPP_NORMAL)
+
+
+class FlowState:
+    """Tables, groups and meters of one bridge, and their handlers."""
+
+    def __init__(self, ofproto, now: float):
+        self.ofproto = ofproto
+        self._link(FlowTables(), GroupTable(), MeterTable())
+        self.sync_config()
+
+    def _link(self, tables, groups, meters) -> None:
+        self.tables, self.groups, self.meters = tables, groups, meters
+        tables.groups, tables.meters = groups, meters
+
+    def sync_config(self) -> None:
+        """Flow_Table rows (flow_limit, overflow_policy, name) -> TableConfig."""
+        for tid, cfg in self.ofproto.bridge.flow_tables.items():
+            if 0 <= tid < N_VISIBLE:
+                t = self.tables.tables[tid]
+                t.flow_limit = cfg.get("flow_limit")
+                t.overflow_policy = cfg.get("overflow_policy") or "refuse"
+                t.name = cfg.get("name") or ""
+
+    def table_counts(self) -> dict:
+        return {t: (a, lk, m) for t, a, lk, m in self.tables.table_stats()}
+
+    def set_fail_open_flow(self, on: bool, now: float) -> None:
+        msg = _NORMAL_FLOW if on else _NORMAL_DEL
+        self.tables.apply(U.decode_flow_mod(msg), now)
+
+    def dump_text(self, now: float) -> str:
+        """``ovs-appctl bridge/dump-flows`` text (ofproto_get_all_flows)."""
+        from .ofp.render import format_actions, format_match
+        lines = []
+        for r in self.tables.rules():
+            acts = U.encode_ofpacts(r.ofpacts, 1, r.match)
+            head = f"table_id={r.table_id}, " if r.table_id else ""
+            lines.append(f"{head}duration={int(now - r.created)}s, n_packets={r.n_packets}, "
+                         f"n_bytes={r.n_bytes}, {format_match(r.match, r.priority)},"
+                         f"actions={format_actions(acts)}")
+        return "".join(line + "\n" for line in lines)
+
+    # -------------------------------------------------- FLOW_REMOVED, timers
+    def flow_removed(self, deleted, now: float) -> None:
+        for rule, reason in deleted:
+            if "send_flow_rem" not in rule.flags:
+                continue
+
+            def make(c, rule=rule, reason=reason):
+                if c.version in (2, 6):
+                    return None
+                return U.encode_flow_removed(rule, reason, c.version,
+                                             c.version == 1 and c.flow_format == NX.NXFF_NXM,
+                                             now)
+            self.ofproto.broadcast(oc.FLOW_REMOVED, reason, make)
+
+    def next_expiry(self):
+        return self.tables.next_timeout()
+
+    def expire(self, now: float) -> None:
+        self.flow_removed(self.tables.expire(now), now)
+
+    # -------------------------------------------------- flow mods
+    def decode(self, conn, msg):
+        return U.decode_flow_mod(msg, table_id_ext=conn.flow_mod_table_id)
+
+    def h_flow_mod(self, conn, msg, now):
+        res = self.tables.apply(self.decode(conn, msg), now)
+        self.flow_removed(res.deleted, now)
+
+    @staticmethod
+    def stats_request(msg):
+        """decode_flow_stats_request, plus NXM_NX_COOKIE(_W) in an NXST
+        match, which OVS turns into the cookie/cookie_mask filter."""
+        req = U.decode_flow_stats_request(msg)
+        if req.family == "nx" and "cookie" in req.match:
+            ck, ckm = req.match["cookie"]
+            rest = FlowMatch((k, vm) for k, vm in req.match.items() if k != "cookie")
+            req = dataclasses.replace(req, match=rest, cookie=ck, cookie_mask=ckm)
+        return req
+
+    def h_flow_stats(self, conn, msg, now):
+        rules = self.tables.collect(self.stats_request(msg))
+        return U.encode_flow_stats_replies(msg, rules, now)
+
+    def h_aggregate(self, conn, msg, now):
+        rules = self.tables.collect(self.stats_request(msg))
+        return U.encode_aggregate_reply(msg, *U.aggregate(rules))
+
+    # -------------------------------------------------- bundles
+    def validate_bundle_msg(self, conn, msg, now):
+        if isinstance(msg, (M.FlowMod, NX.NxFlowMod)):
+            self.decode(conn, msg)
+
+    def commit_bundle(self, conn, msgs, now):
+        snap = copy.deepcopy((self.tables, self.groups, self.meters))
+        deleted = []
+        for m in msgs:
+            try:
+                if isinstance(m, (M.FlowMod, NX.NxFlowMod)):
+                    deleted.extend(self.tables.apply(self.decode(conn, m), now).deleted)
+                else:
+                    self.ofproto.handlers[type(m)].fn(conn, m, now)
+            except OFPError as e:
+                self._link(*snap)
+                return e, m
+        self.flow_removed(deleted, now)
+        return None
+
+    # -------------------------------------------------- groups and meters
+    def h_group_mod(self, conn, msg, now):
+        res = self.groups.apply(msg, now, flows=self.tables)
+        self.flow_removed(res.deleted_flows, now)
+
+    def h_group_desc(self, conn, msg, now):
+        return self.groups.desc_reply(msg)
+
+    def h_group_stats(self, conn, msg, now):
+        return self.groups.stats_reply(msg, now, flows=self.tables)
+
+    def h_group_features(self, conn, msg, now):
+        return self.groups.features_reply(msg)
+
+    def h_meter_mod(self, conn, msg, now):
+        res = self.meters.apply(msg, now, flows=self.tables)
+        self.flow_removed(res.deleted_flows, now)
+
+    def h_meter_config(self, conn, msg, now):
+        return self.meters.config_reply(msg)
+
+    def h_meter_stats(self, conn, msg, now):
+        return self.meters.stats_reply(msg, now, flows=self.tables)
+
+    def h_meter_features(self, conn, msg, now):
+        return self.meters.features_reply(msg)
+
+    # -------------------------------------------------- packet out
+    def h_packet_out(self, conn, msg, now):
+        v = msg.version
+        in_port = msg.in_port
+        if v >= 6 and msg.match is not None:
+            in_port = msg.match.to_flow().value("in_port", OFPP_CONTROLLER)
+        p = in_port - 0xFFFF0000 if in_port >= 0xFFFFFF00 else in_port
+        if p >= OFPP_MAX and p not in (OFPP_LOCAL, OFPP_NONE, OFPP_CONTROLLER):
+            raise OFPError("OFPBRC_BAD_PORT")
+        if msg.buffer_id != NO_BUFFER:
+            raise OFPError("OFPBRC_BUFFER_UNKNOWN")
+        for a in A.iter_actions(msg.actions):
+            if type(a).__name__ in ("Output10", "Output"):
+                q = a.port - 0xFFFF0000 if a.port >= 0xFFFFFF00 else a.port
+                if q >= OFPP_MAX and q not in (0xFFF8, 0xFFF9, 0xFFFA, 0xFFFB, 0xFFFC,
+                                                0xFFFD, 0xFFFE):
+                    raise OFPError("OFPBAC_BAD_OUT_PORT")
+            elif type(a).__name__ == "Group" and a.group_id not in self.groups:
+                raise OFPError("OFPBAC_BAD_OUT_GROUP")
+        hook = self.ofproto.packet_out_hook
+        if hook is not None:
+            hook(self.ofproto, msg, now)
+
+
+def _fs(name):
+    return lambda c, m, n: getattr(c.bridge.flows, name)(c, m, n)
+
+
+HANDLERS = {
+    M.FlowMod: Handler(_fs("h_flow_mod"), write=True, bundle=True),
+    NX.NxFlowMod: Handler(_fs("h_flow_mod"), write=True, bundle=True),
+    MP.FlowStatsRequest: Handler(_fs("h_flow_stats")),
+    NX.NxFlowStatsRequest: Handler(_fs("h_flow_stats")),
+    MP.AggregateStatsRequest: Handler(_fs("h_aggregate")),
+    NX.NxAggregateStatsRequest: Handler(_fs("h_aggregate")),
+    G.GroupMod: Handler(_fs("h_group_mod"), write=True, bundle=True),
+    G.NxGroupMod: Handler(_fs("h_group_mod"), write=True, bundle=True),
+    MP.GroupDescRequest: Handler(_fs("h_group_desc")),
+    NX.NxGroupDescRequest: Handler(_fs("h_group_desc")),
+    MP.GroupStatsRequest: Handler(_fs("h_group_stats")),
+    NX.NxGroupStatsRequest: Handler(_fs("h_group_stats")),
+    MP.GroupFeaturesRequest: Handler(_fs("h_group_features")),
+    G.MeterMod: Handler(_fs("h_meter_mod"), write=True, bundle=True),
+    MP.MeterConfigStatsRequest: Handler(_fs("h_meter_config")),
+    MP.MeterStatsRequest: Handler(_fs("h_meter_stats")),
+    MP.MeterFeaturesRequest: Handler(_fs("h_meter_features")),
+    M.PacketOut: Handler(_fs("h_packet_out"), write=True, bundle=True),
+}

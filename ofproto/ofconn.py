@@ -1,0 +1,624 @@
+"""One OpenFlow connection, sans-I/O: handshake, session rules, dispatch.
+
+Theory of operation
+-------------------
+An :class:`OFConn` is the protocol state of one connection between a bridge
+and a peer (``ovs-ofctl`` on ``<br>.mgmt``, or a controller).  It owns no
+socket and no clock: the I/O edge (:mod:`.connmgr`) calls
+
+* ``receive_data(data, now)`` with bytes read from the stream (``b""`` for
+  end of stream),
+* ``data_to_send()`` to collect the bytes to write,
+* ``get_timer()`` / ``handle_timer(now)`` for inactivity probes and bundle
+  timeouts,
+
+and stops when ``closed`` is true (``close_reason`` says why).  Messages the
+switch sends on its own (PORT_STATUS, FLOW_REMOVED, ROLE_STATUS) go through
+``send_async(kind, reason, make)``, which applies the SET_ASYNC filter and
+OVS's rule that service connections get nothing while ``miss_send_len`` is 0.
+
+States (:class:`State`): HELLO (ours sent, waiting for the peer's), ACTIVE,
+CLOSED.  Negotiation as lib/vconn.c: our HELLO carries our highest version
+and a version bitmap only when the allowed set is not 1..N; the peer's
+versions are its bitmap, or 1..its header version; the highest common one
+wins.  No common version: OFPET_HELLO_FAILED/OFPHFC_INCOMPATIBLE with OVS's
+"We support ..., you support ..., no common versions." text, then close.
+A header shorter than 8 bytes (``length < 8``) closes the connection too;
+everything else malformed is answered with an OFPT_ERROR and the session
+goes on.
+
+Dispatch: every decoded message's class is looked up first in
+:data:`SESSION_HANDLERS` (messages about the connection itself: echo,
+barrier, roles, async config, flow formats, bundles) and then in the
+bridge's ``handlers`` table (``{MessageClass: Handler}``, see
+:class:`Handler`).  A handler returns the replies (a message, a list of
+them, or None) or raises :class:`~.ofp.OFPError`; the single place that
+turns an OFPError into OFPT_ERROR is :meth:`OFConn._error`.  Handlers marked
+``write=True`` are refused with OFPBRC_IS_SLAVE (OVS's IS_SECONDARY) while
+the connection is a slave.  Messages are handled strictly in arrival order
+and replies are queued in that order, so a BARRIER_REPLY follows every reply
+and error of the requests before it.
+
+Roles (connmgr.c): ``equal`` at start; the generation id is shared by the
+connections of one bridge (:class:`RoleGroup`).  A MASTER/SLAVE request
+with a generation id older than the last one (signed 64-bit difference < 0)
+is OFPRRFC_STALE.  A new master demotes the previous masters to slave and
+they get ROLE_STATUS (OF1.4+; ONF 1911 in OF1.3).  ROLE_REQUEST on a
+service connection is allowed (OVS does not refuse it).
+
+Bundles (ofproto/bundles.c): OPEN/ADD/CLOSE/COMMIT/DISCARD with OVS's error
+codes; ADD opens implicitly; COMMIT hands the messages to the bridge's
+``commit_bundle(conn, msgs, now)`` which applies them all or none.  On
+failure OVS sends the inner error (with the inner message's xid) and then
+OFPBFC_MSG_FAILED for the commit.  Bundles idle for ``BUNDLE_IDLE_TIMEOUT``
+seconds are discarded with OFPBFC_TIMEOUT.
+
+Nothing here may import trio (tests/ofproto/test_ofconn.py checks).
+"""
+from __future__ import annotations
+
+import enum
+import logging
+import struct
+from dataclasses import dataclass, field
+from typing import Callable
+
+from . import ofp
+from .ofp import OFPError
+from .ofp import messages as M
+from .ofp import nicira as NX
+from .ofp.header import VERSION_NAMES
+
+log = logging.getLogger("ofconn")
+
+ALL_VERSIONS = frozenset(VERSION_NAMES)            # 0x01..0x06
+PROTOCOL_VERSIONS = {"OpenFlow10": 1, "OpenFlow11": 2, "OpenFlow12": 3,
+                     "OpenFlow13": 4, "OpenFlow14": 5, "OpenFlow15": 6}
+OFP_DEFAULT_MISS_SEND_LEN = 128      # controllers; service connections start at 0
+BUNDLE_IDLE_TIMEOUT = 10.0           # ofproto/bundles.c: discard idle bundles (s)
+MAX_BUNDLE_MSGS = 1_000_000
+MAX_ERROR_DATA = 0xFFFF - 16         # an OFPT_ERROR must still fit in 64 KiB          # beyond this, OFPBFC_MSG_TOO_MANY
+
+ROLE_NOCHANGE, ROLE_EQUAL, ROLE_MASTER, ROLE_SLAVE = 0, 1, 2, 3
+NX_ROLE_TO_OF = {0: ROLE_EQUAL, 1: ROLE_MASTER, 2: ROLE_SLAVE}   # NX_ROLE_OTHER/MASTER/SLAVE
+OF_ROLE_TO_NX = {v: k for k, v in NX_ROLE_TO_OF.items()}
+
+# Async message kinds and their default masks (ofputil_async_cfg_default,
+# reasons as OF1.3 bits: packet-in no_match/action/invalid_ttl; port status
+# add/delete/modify; flow removed idle/hard/delete/group_delete(/meter...)).
+PACKET_IN, PORT_STATUS, FLOW_REMOVED = "packet_in", "port_status", "flow_removed"
+
+
+def default_async(version: int) -> dict:
+    fr = 0x3F if version >= 5 else 0xF if version == 4 else 0x7
+    return {PACKET_IN: [0x3, 0], PORT_STATUS: [0x7, 0x7], FLOW_REMOVED: [fr, 0]}
+
+
+class State(enum.Enum):
+    HELLO = "hello"
+    ACTIVE = "active"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True)
+class Handler:
+    """A bridge message handler: ``fn(conn, msg, now) -> replies``.
+    ``write``: refused for slaves (OFPBRC_IS_SLAVE).  ``bundle``: may be
+    added to a bundle."""
+    fn: Callable
+    write: bool = False
+    bundle: bool = False
+
+
+def versions_from_protocols(protocols) -> frozenset:
+    """Bridge.protocols -> allowed versions (empty: OVS's default, 1.0-1.5)."""
+    vs = frozenset(PROTOCOL_VERSIONS[p] for p in protocols if p in PROTOCOL_VERSIONS)
+    return vs or ALL_VERSIONS
+
+
+def _bitmap(versions) -> int:
+    return sum(1 << v for v in versions)
+
+
+def version_bitmap_to_string(bitmap: int) -> str:
+    """lib/vconn.c version_bitmap_to_string."""
+    if not bitmap:
+        return "no versions"
+    top = bitmap.bit_length() - 1
+    if bitmap & (bitmap - 1) == 0:
+        return f"version 0x{top:02x}"
+    if ((bitmap >> 1) + 1) & (bitmap >> 1) == 0:
+        return f"version 0x{top:02x} and earlier"
+    return "versions " + ", ".join(f"0x{v:02x}" for v in range(32) if bitmap >> v & 1)
+
+
+class RoleGroup:
+    """What the connections of one bridge share: the master election id
+    (generation id) and the list of connections (for master demotion)."""
+
+    def __init__(self):
+        self.generation_id: int | None = None
+        self.conns: list["OFConn"] = []
+
+    def try_generation(self, gen: int) -> bool:
+        if self.generation_id is not None:
+            diff = (gen - self.generation_id) & 0xFFFFFFFFFFFFFFFF
+            if diff >= 1 << 63:            # (int64_t)(id - current) < 0
+                return False
+        self.generation_id = gen
+        return True
+
+
+@dataclass
+class Bundle:
+    id: int
+    flags: int
+    opened_by: object                   # the OPEN (or first ADD) message, for errors
+    last_used: float
+    msgs: list = field(default_factory=list)
+    closed: bool = False
+
+
+class OFConn:
+    """The protocol state of one OpenFlow connection (see module docstring)."""
+
+    def __init__(self, bridge, *, allowed=ALL_VERSIONS, primary: bool = False,
+                 now: float = 0.0, probe_interval: float | None = None,
+                 roles: RoleGroup | None = None, name: str = ""):
+        self.bridge = bridge                 # an object with .handlers and .commit_bundle
+        self.allowed = frozenset(allowed)
+        self.primary = primary
+        self.name = name
+        self.state = State.HELLO
+        self.version = max(self.allowed)
+        self.close_reason = ""
+        self.role = ROLE_EQUAL
+        self.roles = roles if roles is not None else RoleGroup()
+        self.roles.conns.append(self)
+        self.miss_send_len = OFP_DEFAULT_MISS_SEND_LEN if primary else 0
+        self.async_cfg = default_async(self.version)
+        self.flow_format = NX.NXFF_OPENFLOW10      # NXT_SET_FLOW_FORMAT
+        self.flow_mod_table_id = False             # NXT_FLOW_MOD_TABLE_ID
+        self.packet_in_format = 0                  # NXT_SET_PACKET_IN_FORMAT
+        self.controller_id = 0                     # NXT_SET_CONTROLLER_ID
+        self.bundles: dict[int, Bundle] = {}
+        self.probe_interval = probe_interval
+        self.last_rx = now
+        self.probe_sent_at: float | None = None
+        self.n_rx = self.n_tx = 0
+        self._rxbuf = b""
+        self._out: list[bytes] = []
+        self.on_output: Callable[[], None] | None = None   # the I/O edge's wake-up
+        self._send_hello()
+
+    # ------------------------------------------------------------ I/O surface
+    @property
+    def closed(self) -> bool:
+        return self.state is State.CLOSED
+
+    @property
+    def is_service(self) -> bool:
+        return not self.primary
+
+    def data_to_send(self) -> bytes:
+        out = b"".join(self._out)
+        self._out.clear()
+        return out
+
+    def send(self, msg) -> None:
+        """Queue one message (``msg.version`` is forced to the session's)."""
+        if self.state is State.CLOSED:
+            return
+        data = msg.encode() if not isinstance(msg, (bytes, bytearray)) else bytes(msg)
+        self._out.append(data)
+        self.n_tx += 1
+        if self.on_output is not None:
+            self.on_output()
+
+    def close(self, reason: str) -> None:
+        if self.state is not State.CLOSED:
+            self.state = State.CLOSED
+            self.close_reason = reason
+            if self in self.roles.conns:
+                self.roles.conns.remove(self)
+            self.bundles.clear()
+
+    def receive_data(self, data: bytes, now: float) -> None:
+        if self.state is State.CLOSED:
+            return
+        if not data:
+            self.close("connection closed by peer")
+            return
+        self.last_rx = now
+        self.probe_sent_at = None
+        self._rxbuf += data
+        try:
+            msgs, self._rxbuf = ofp.split(self._rxbuf)
+        except OFPError:
+            msgs, self._rxbuf = self._split_until_bad(self._rxbuf)
+            for raw in msgs:
+                self._receive_one(raw, now)
+            self.close("received message with length shorter than ofp_header")
+            return
+        for raw in msgs:
+            if self.state is State.CLOSED:
+                return
+            self._receive_one(raw, now)
+
+    @staticmethod
+    def _split_until_bad(buf: bytes):
+        out, off = [], 0
+        while len(buf) - off >= 8:
+            n = (buf[off + 2] << 8) | buf[off + 3]
+            if n < 8 or len(buf) - off < n:
+                break
+            out.append(buf[off:off + n])
+            off += n
+        return out, buf[off:]
+
+    def get_timer(self) -> float | None:
+        """The next time ``handle_timer`` has work to do, or None."""
+        times = []
+        if self.probe_interval and self.state is State.ACTIVE:
+            base = self.probe_sent_at if self.probe_sent_at is not None else self.last_rx
+            times.append(base + self.probe_interval)
+        times.extend(b.last_used + BUNDLE_IDLE_TIMEOUT for b in self.bundles.values())
+        return min(times) if times else None
+
+    def handle_timer(self, now: float) -> None:
+        if self.state is not State.ACTIVE:
+            return
+        if self.probe_interval:
+            if self.probe_sent_at is not None:
+                if now >= self.probe_sent_at + self.probe_interval:
+                    self.close(f"no response to inactivity probe after "
+                               f"{self.probe_interval:g} seconds, disconnecting")
+                    return
+            elif now >= self.last_rx + self.probe_interval:
+                self.send(M.EchoRequest(version=self.version, xid=0))
+                self.probe_sent_at = now
+        for b in list(self.bundles.values()):
+            if now >= b.last_used + BUNDLE_IDLE_TIMEOUT:
+                del self.bundles[b.id]
+                self._send_error(OFPError("OFPBFC_TIMEOUT"), b.opened_by)
+
+    # ------------------------------------------------------------ async messages
+    def receives_async(self, kind: str, reason: int) -> bool:
+        """connmgr.c ofconn_receives_async_msg."""
+        if self.state is not State.ACTIVE:
+            return False
+        if self.is_service and not self.miss_send_len:
+            return False
+        masks = self.async_cfg[kind]
+        mask = masks[1] if self.role == ROLE_SLAVE else masks[0]
+        return bool(mask >> reason & 1)
+
+    def send_async(self, kind: str, reason: int, make: Callable[["OFConn"], object]) -> bool:
+        """Send ``make(self)`` if this connection wants (kind, reason)."""
+        if not self.receives_async(kind, reason):
+            return False
+        msg = make(self)
+        if msg is not None:
+            self.send(msg)
+        return True
+
+    # ------------------------------------------------------------ handshake
+    def _send_hello(self) -> None:
+        bits = _bitmap(self.allowed)
+        contiguous = ((bits >> 1) + 1) & (bits >> 1) == 0
+        self.send(M.make_hello(max(self.allowed), None if contiguous else bits, xid=0))
+
+    def _receive_hello(self, raw: bytes) -> None:
+        peer_version = raw[0]
+        try:
+            hello = ofp.decode(raw) if raw[0] in VERSION_NAMES else None
+            peer_bits = M.hello_bitmap(hello) if hello is not None else None
+        except OFPError:
+            peer_bits = None
+        if peer_bits is None:
+            peer_bits = ((1 << (peer_version + 1)) - 1) & ~1
+        common = _bitmap(self.allowed) & peer_bits
+        if not common:
+            ours = version_bitmap_to_string(_bitmap(self.allowed))
+            theirs = version_bitmap_to_string(peer_bits)
+            log.warning("%s: version negotiation failed (we support %s, peer supports %s)",
+                        self.name, ours, theirs)
+            text = f"We support {ours}, you support {theirs}, no common versions."
+            ev = min(peer_version, max(self.allowed)) or 1
+            self.send(M.Error(version=ev, xid=struct.unpack_from("!I", raw, 4)[0],
+                              type=0, code=0, data=text.encode()))
+            self.close("version negotiation failed")
+            return
+        self.version = common.bit_length() - 1
+        self.async_cfg = default_async(self.version)
+        self.state = State.ACTIVE
+
+    # ------------------------------------------------------------ receive path
+    def _receive_one(self, raw: bytes, now: float) -> None:
+        self.n_rx += 1
+        if self.state is State.HELLO:
+            if raw[1] != 0:                      # first message must be HELLO
+                self._send_error(OFPError("OFPBRC_BAD_TYPE", raw[:64]), raw)
+                self.close("received non-HELLO message before HELLO")
+                return
+            self._receive_hello(raw)
+            return
+        version, mtype = raw[0], raw[1]
+        if version != self.version and mtype not in (0, 1, 2, 3):
+            # vconn.c: only HELLO/ERROR/ECHO may come in another version.
+            self._send_error(OFPError("OFPBRC_BAD_VERSION", raw[:64]), raw)
+            return
+        try:
+            msg = ofp.decode(raw)
+        except OFPError as e:
+            self._send_error(e, raw)
+            return
+        try:
+            replies = self._dispatch(msg, now)
+        except OFPError as e:
+            self._send_error(e, raw)
+            return
+        if replies is None:
+            return
+        if not isinstance(replies, (list, tuple)):
+            replies = (replies,)
+        for r in replies:
+            self.send(r)
+
+    def _dispatch(self, msg, now):
+        cls = type(msg)
+        h = SESSION_HANDLERS.get(cls)
+        if h is not None:
+            return h(self, msg, now)
+        bh = self.bridge.handlers.get(cls)
+        if bh is None:
+            if cls in IGNORED:
+                return None
+            raise OFPError("OFPBRC_BAD_STAT" if _is_stats_request(msg) else "OFPBRC_BAD_TYPE")
+        if bh.write:
+            self.reject_slave()
+        return bh.fn(self, msg, now)
+
+    def reject_slave(self) -> None:
+        if self.role == ROLE_SLAVE:
+            raise OFPError("OFPBRC_IS_SECONDARY")
+
+    # ------------------------------------------------------------ errors
+    def _error(self, err: OFPError, request) -> object:
+        """The OFPT_ERROR answering ``request`` (a message or raw bytes)."""
+        if isinstance(request, (bytes, bytearray)):
+            raw = bytes(request)
+            version = raw[0] if raw[0] in VERSION_NAMES else self.version
+            xid = struct.unpack_from("!I", raw, 4)[0] if len(raw) >= 8 else 0
+        else:
+            raw = _encode_quiet(request) or err.data
+            version, xid = request.version, request.xid
+        t, c, exp = err.wire(version)
+        data = raw[:MAX_ERROR_DATA]     # OVS echoes the whole request
+        if exp is not None:
+            data = struct.pack("!I", exp) + data
+            # OF1.2+ experimenter error: type 0xffff, exp_type, experimenter id.
+            return M.Error(version=version, xid=xid, type=t, code=c, data=data)
+        return M.Error(version=version, xid=xid, type=t, code=c, data=data)
+
+    def _send_error(self, err: OFPError, request) -> None:
+        log.debug("%s: error %s for %r", self.name, err, request)
+        self.send(self._error(err, request))
+
+    # ------------------------------------------------------------ session handlers
+    def _echo_request(self, msg, now):
+        return M.EchoReply(version=msg.version, xid=msg.xid, data=msg.data)
+
+    def _barrier(self, msg, now):
+        return M.BarrierReply(version=msg.version, xid=msg.xid)
+
+    def _set_role(self, role: int, gen: int | None) -> None:
+        """Apply a role request (OVS: handle_role_request / ofconn_set_role)."""
+        if role == ROLE_NOCHANGE:
+            return
+        if role != ROLE_EQUAL and gen is not None and not self.roles.try_generation(gen):
+            raise OFPError("OFPRRFC_STALE")
+        if role == ROLE_MASTER:
+            for other in self.roles.conns:
+                if other is not self and other.role == ROLE_MASTER:
+                    other.role = ROLE_SLAVE
+                    other._send_role_status(ROLE_SLAVE, 0)
+        self.role = role
+
+    def _send_role_status(self, role: int, reason: int) -> None:
+        gen = self.roles.generation_id
+        gen = 0xFFFFFFFFFFFFFFFF if gen is None else gen
+        if self.version >= 5:
+            self.send(M.RoleStatus(version=self.version, xid=0, role=role, reason=reason,
+                                   generation_id=gen))
+        elif self.version == 4:
+            self.send(NX.OnfRoleStatus(version=4, xid=0, role=role, reason=reason,
+                                       generation_id=gen))
+
+    def _role_request(self, msg, now):
+        if msg.role > ROLE_SLAVE:
+            raise OFPError("OFPRRFC_BAD_ROLE")
+        self._set_role(msg.role, msg.generation_id)
+        gen = self.roles.generation_id
+        return M.RoleReply(version=msg.version, xid=msg.xid, role=self.role,
+                           generation_id=0xFFFFFFFFFFFFFFFF if gen is None else gen)
+
+    def _nx_role_request(self, msg, now):
+        if msg.role not in NX_ROLE_TO_OF:
+            raise OFPError("OFPRRFC_BAD_ROLE")
+        self._set_role(NX_ROLE_TO_OF[msg.role], None)
+        return NX.NxRoleReply(version=msg.version, xid=msg.xid, role=OF_ROLE_TO_NX[self.role])
+
+    def _async_masks(self):
+        a = self.async_cfg
+        return dict(packet_in_mask0=a[PACKET_IN][0], packet_in_mask1=a[PACKET_IN][1],
+                    port_status_mask0=a[PORT_STATUS][0], port_status_mask1=a[PORT_STATUS][1],
+                    flow_removed_mask0=a[FLOW_REMOVED][0],
+                    flow_removed_mask1=a[FLOW_REMOVED][1])
+
+    def _set_async_masks(self, msg) -> None:
+        self.async_cfg = {PACKET_IN: [msg.packet_in_mask0, msg.packet_in_mask1],
+                          PORT_STATUS: [msg.port_status_mask0, msg.port_status_mask1],
+                          FLOW_REMOVED: [msg.flow_removed_mask0, msg.flow_removed_mask1]}
+
+    def _set_async(self, msg, now):
+        if msg.version == 4:
+            self._set_async_masks(msg)
+            return None
+        self._apply_async_props(msg.properties)
+        return None
+
+    def _apply_async_props(self, props: bytes) -> None:
+        # OF1.4 async properties: type 0/1 packet-in slave/master, 2/3 port
+        # status, 4/5 flow removed; 6..11 role/table/requestforward status.
+        kinds = {0: (PACKET_IN, 1), 1: (PACKET_IN, 0), 2: (PORT_STATUS, 1),
+                 3: (PORT_STATUS, 0), 4: (FLOW_REMOVED, 1), 5: (FLOW_REMOVED, 0)}
+        off = 0
+        while off + 4 <= len(props):
+            ptype, plen = struct.unpack_from("!HH", props, off)
+            if plen < 4:
+                raise OFPError("OFPBPC_BAD_LEN")
+            if ptype in kinds and plen == 8:
+                kind, idx = kinds[ptype]
+                self.async_cfg[kind][idx] = struct.unpack_from("!I", props, off + 4)[0]
+            elif ptype > 11 and ptype < 0xFFFE:
+                raise OFPError("OFPACFC_INVALID")
+            off += (plen + 7) & ~7
+
+    def _get_async(self, msg, now):
+        if msg.version == 4:
+            return M.GetAsyncReply(version=4, xid=msg.xid, **self._async_masks())
+        kinds = ((PACKET_IN, 1, 0), (PACKET_IN, 0, 1), (PORT_STATUS, 1, 2),
+                 (PORT_STATUS, 0, 3), (FLOW_REMOVED, 1, 4), (FLOW_REMOVED, 0, 5))
+        props = b"".join(struct.pack("!HHI", t, 8, self.async_cfg[k][i]) for k, i, t in kinds)
+        return M.GetAsyncReply(version=msg.version, xid=msg.xid, properties=props)
+
+    def _nx_set_async(self, msg, now):
+        self._set_async_masks(msg)
+
+    def _nx_async2(self, msg, now):
+        self._apply_async_props(msg.properties)
+
+    def _set_flow_format(self, msg, now):
+        if msg.format not in (NX.NXFF_OPENFLOW10, NX.NXFF_NXM):
+            raise OFPError("OFPBRC_EPERM")
+        self.flow_format = msg.format
+
+    def _flow_mod_table_id(self, msg, now):
+        self.flow_mod_table_id = bool(msg.set)
+
+    def _set_packet_in_format(self, msg, now):
+        if msg.format > 2:
+            raise OFPError("OFPBRC_EPERM")
+        self.packet_in_format = msg.format
+
+    def _set_controller_id(self, msg, now):
+        self.controller_id = msg.controller_id
+
+    # ------------------------------------------------------------ bundles
+    def _bundle_reply(self, msg, type_):
+        cls = type(msg)
+        return cls(version=msg.version, xid=msg.xid, bundle_id=msg.bundle_id, type=type_,
+                   flags=msg.flags)
+
+    def _bundle_control(self, msg, now):
+        self.reject_slave()
+        bid, t = msg.bundle_id, msg.type
+        if msg.flags & ~0x3:
+            raise OFPError("OFPBFC_BAD_FLAGS")
+        b = self.bundles.get(bid)
+        if t == 0:                                         # OPEN_REQUEST
+            if b is not None:
+                del self.bundles[bid]
+                raise OFPError("OFPBFC_BAD_ID")
+            self.bundles[bid] = Bundle(bid, msg.flags, msg, now)
+            return self._bundle_reply(msg, 1)
+        if b is None:
+            raise OFPError("OFPBFC_BAD_ID")
+        if t == 2:                                         # CLOSE_REQUEST
+            if b.closed:
+                del self.bundles[bid]
+                raise OFPError("OFPBFC_BUNDLE_CLOSED")
+            if msg.flags != b.flags:
+                del self.bundles[bid]
+                raise OFPError("OFPBFC_BAD_FLAGS")
+            b.closed = True
+            b.last_used = now
+            return self._bundle_reply(msg, 3)
+        if t == 4:                                         # COMMIT_REQUEST
+            del self.bundles[bid]
+            if msg.flags != b.flags:
+                raise OFPError("OFPBFC_BAD_FLAGS")
+            failed = self.bridge.commit_bundle(self, b.msgs, now)
+            if failed is not None:
+                err, inner = failed
+                self._send_error(err, inner)
+                raise OFPError("OFPBFC_MSG_FAILED")
+            return self._bundle_reply(msg, 5)
+        if t == 6:                                         # DISCARD_REQUEST
+            del self.bundles[bid]
+            return self._bundle_reply(msg, 7)
+        raise OFPError("OFPBFC_BAD_TYPE")
+
+    def _bundle_add(self, msg, now):
+        self.reject_slave()
+        inner = msg.message
+        h = self.bridge.handlers.get(type(inner))
+        if h is None or not h.bundle:
+            raise OFPError("OFPBFC_MSG_UNSUP")
+        if inner.xid != msg.xid:
+            raise OFPError("OFPBFC_MSG_BAD_XID")
+        b = self.bundles.get(msg.bundle_id)
+        if b is None:
+            b = self.bundles[msg.bundle_id] = Bundle(msg.bundle_id, msg.flags, msg, now)
+        elif b.closed:
+            del self.bundles[msg.bundle_id]
+            raise OFPError("OFPBFC_BUNDLE_CLOSED")
+        elif msg.flags != b.flags:
+            del self.bundles[msg.bundle_id]
+            raise OFPError("OFPBFC_BAD_FLAGS")
+        if len(b.msgs) >= MAX_BUNDLE_MSGS:
+            raise OFPError("OFPBFC_MSG_TOO_MANY")
+        validate = getattr(self.bridge, "validate_bundle_msg", None)
+        if validate is not None:
+            validate(self, inner, now)
+        b.msgs.append(inner)
+        b.last_used = now
+        return None
+
+
+def _encode_quiet(msg) -> bytes:
+    try:
+        return msg.encode()
+    except Exception:                    # pragma: no cover - odd test doubles
+        return b""
+
+
+def _is_stats_request(msg) -> bool:
+    key = type(msg)._keys.get(msg.version, ())
+    return len(key) >= 2 and key[1] == (16 if msg.version == 1 else 18)
+
+
+# Messages about the session itself.
+SESSION_HANDLERS: dict[type, Callable] = {
+    M.EchoRequest: OFConn._echo_request,
+    M.BarrierRequest: OFConn._barrier,
+    M.RoleRequest: OFConn._role_request,
+    NX.NxRoleRequest: OFConn._nx_role_request,
+    M.SetAsync: OFConn._set_async,
+    M.GetAsyncRequest: OFConn._get_async,
+    NX.NxSetAsyncConfig: OFConn._nx_set_async,
+    NX.NxAsyncConfig2: OFConn._nx_async2,
+    NX.NxSetFlowFormat: OFConn._set_flow_format,
+    NX.NxFlowModTableId: OFConn._flow_mod_table_id,
+    NX.NxSetPacketInFormat: OFConn._set_packet_in_format,
+    NX.NxSetControllerId: OFConn._set_controller_id,
+    M.BundleControl: OFConn._bundle_control,
+    NX.OnfBundleControl: OFConn._bundle_control,
+    M.BundleAdd: OFConn._bundle_add,
+    NX.OnfBundleAdd: OFConn._bundle_add,
+}
+
+# Messages a switch receives without answering (replies to its own requests,
+# a HELLO repeated mid-session, errors from the controller).
+IGNORED = frozenset((M.Hello, M.Error, M.EchoReply))
