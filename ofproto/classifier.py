@@ -598,8 +598,21 @@ class Classifier:
                 break
             key = ()
             for keyfn, index, spec, checks in st.stages:
-                if checks and self._trie_skip(flow, wc, checks, trie_ctx):
-                    break
+                if checks:
+                    # Prefix tries: can one prove no rule here matches?
+                    for field, plen, trie in checks:
+                        res = trie_ctx.get(field)
+                        if res is None:
+                            res = trie_ctx[field] = trie.lookup(flow.get(field, 0))
+                        if not (res[0] >> plen) & 1:
+                            nbits = res[1] if res[1] < plen else plen
+                            w = trie.width
+                            wc[field] = get(field, 0) | (((1 << nbits) - 1) << (w - nbits))
+                            break
+                    else:
+                        checks = None
+                    if checks:
+                        break
                 for m, mk in spec:
                     wc[m] = get(m, 0) | mk
                 key += keyfn(flow)
@@ -610,20 +623,3 @@ class Classifier:
                 elif key not in index:
                     break
         return best
-
-    @staticmethod
-    def _trie_skip(flow, wc, checks, trie_ctx) -> bool:
-        """True if a prefix trie proves the subtable cannot match; then the
-        leading bits that proved it are un-wildcarded."""
-        for field, plen, trie in checks:
-            res = trie_ctx.get(field)
-            if res is None:
-                res = trie_ctx[field] = trie.lookup(flow.get(field, 0))
-            plens, nbits = res
-            if not (plens >> plen) & 1:
-                if nbits > plen:
-                    nbits = plen
-                w = trie.width
-                wc[field] = wc.get(field, 0) | (((1 << nbits) - 1) << (w - nbits))
-                return True
-        return False

@@ -171,9 +171,10 @@ def check_lookup(cls, lin, flow, rnd):
         else:
             assert got.matches(v) and top2 == got.priority, \
                 f"megaflow {megaflow(flow, wc)} too wide for {v}"
-        wc2 = dict(wc)
-        assert cls.lookup(v, wc2) is got
-        assert wc2 == wc, "a packet in the megaflow takes the same path"
+        # The classifier itself agrees.  (Its wildcards for ``v`` may differ:
+        # when several prefix tries could each prove a subtable empty, the
+        # first that can is used, and that may be another one for ``v``.)
+        assert cls.lookup(v, {}) is got
 
 
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
