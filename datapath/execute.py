@@ -108,7 +108,9 @@ def _push_vlan(buf, act, res):
     tpid, tci = act[1], act[2]
     if len(buf) < 12:
         return
-    buf[12:12] = (((tpid & 0xFFFF) << 16) | (tci & 0xFFFF)).to_bytes(4, "big")
+    # 0x1000 is the flow key's "tag present" bit, not the wire CFI/DEI bit:
+    # like Open vSwitch, never put it on the wire.
+    buf[12:12] = (((tpid & 0xFFFF) << 16) | (tci & 0xEFFF)).to_bytes(4, "big")
 
 
 def _pop_vlan(buf, act, res):
@@ -280,7 +282,7 @@ def _loc_dl_src(buf, lay):
 
 def _loc_vlan_tci(buf, lay):
     if len(buf) >= 18 and ((buf[12] << 8) | buf[13]) in _VLAN_TPIDS:
-        return (14, 2, 0, 0xFFFF, None)
+        return (14, 2, 0, 0xEFFF, None)      # never the "tag present" bit (see _push_vlan)
     return None
 
 

@@ -82,6 +82,7 @@ class FlowState:
     def set_fail_open_flow(self, on: bool, now: float) -> None:
         msg = _NORMAL_FLOW if on else _NORMAL_DEL
         self.tables.apply(U.decode_flow_mod(msg), now)
+        self.ofproto.on_flows_changed(self.ofproto)
 
     def dump_text(self, now: float) -> str:
         """``ovs-appctl bridge/dump-flows`` text (ofproto_get_all_flows)."""
@@ -113,7 +114,10 @@ class FlowState:
         return self.tables.next_timeout()
 
     def expire(self, now: float) -> None:
-        self.flow_removed(self.tables.expire(now), now)
+        gone = self.tables.expire(now)
+        if gone:
+            self.ofproto.on_flows_changed(self.ofproto)
+        self.flow_removed(gone, now)
 
     # -------------------------------------------------- flow mods
     def decode(self, conn, msg):
@@ -121,6 +125,7 @@ class FlowState:
 
     def h_flow_mod(self, conn, msg, now):
         res = self.tables.apply(self.decode(conn, msg), now)
+        self.ofproto.on_flows_changed(self.ofproto)
         self.flow_removed(res.deleted, now)
 
     @staticmethod
@@ -136,7 +141,7 @@ class FlowState:
 
     def h_flow_stats(self, conn, msg, now):
         rules = self.tables.collect(self.stats_request(msg))
-        return U.encode_flow_stats_replies(msg, rules, now)
+        return U.encode_flow_stats_wire(msg, rules, now)
 
     def h_aggregate(self, conn, msg, now):
         rules = self.tables.collect(self.stats_request(msg))
@@ -159,12 +164,14 @@ class FlowState:
             except OFPError as e:
                 self._link(*snap)
                 return e, m
+        self.ofproto.on_flows_changed(self.ofproto)
         self.flow_removed(deleted, now)
         return None
 
     # -------------------------------------------------- groups and meters
     def h_group_mod(self, conn, msg, now):
         res = self.groups.apply(msg, now, flows=self.tables)
+        self.ofproto.on_flows_changed(self.ofproto)
         self.flow_removed(res.deleted_flows, now)
 
     def h_group_desc(self, conn, msg, now):

@@ -163,6 +163,8 @@ class OFProto:
         self.port_since: dict[int, float] = {}
         self.on_port_state = bridge_mod.Hook()     # (ofproto, PortInfo) after PORT_MOD
         self.packet_out_hook = None                # (ofproto, PacketOut, now) -> None
+        self.port_stats_hook = None                # (ofport) -> NetdevStats or None
+        self.on_flows_changed = bridge_mod.Hook()  # (ofproto) after flows/groups change
         self.flows = handlers_flow.FlowState(self, now)
         self.fail_open = False
         for p in br.ports:
@@ -273,6 +275,12 @@ class OFProto:
     def _port_stats(self, p: int, version: int, now: float):
         since = self.port_since.get(p, self.created)
         d = max(0.0, now - since)
+        st = self.port_stats_hook(p) if self.port_stats_hook is not None else None
+        if st is not None:
+            return B.PortStats(port_no=_port_out(p, version), **{
+                k: U64_MAX if v is None else v for k, v in vars(st).items()},
+                rx_frame_err=U64_MAX, rx_over_err=U64_MAX, rx_crc_err=U64_MAX,
+                duration_sec=int(d), duration_nsec=int((d % 1) * 1e9))
         return B.PortStats(port_no=_port_out(p, version), rx_dropped=U64_MAX,
                            tx_dropped=U64_MAX, rx_errors=U64_MAX, tx_errors=U64_MAX,
                            rx_frame_err=U64_MAX, rx_over_err=U64_MAX, rx_crc_err=U64_MAX,

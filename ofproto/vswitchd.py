@@ -43,6 +43,7 @@ from .idl import NOT_LOCKED, SUCCESS, TRY_AGAIN, UNCHANGED, TrioIdl, make_schema
 
 PROGRAM = "ovs-vswitchd"
 LOCK_NAME = "ovs_vswitchd"
+STATS_INTERVAL = 5.0        # s: bridge.c's default other_config:stats-update-interval
 SCHEMA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                       "ovsdb_server", "schemas", "vswitch.ovsschema")
 log = get_logger("bridge")
@@ -103,6 +104,9 @@ class Vswitchd:
         self.openflow: dict = {}                     # bridge name -> connmgr.BridgeConnMgr
         self.switch.on_bridge_added.connect(self._bridge_added)
         self.switch.on_bridge_removed.connect(self._bridge_removed)
+        from .dpglue import DpGlue                   # packets: datapaths, ports, upcalls
+        self.dpglue = DpGlue()
+        self.dpglue.attach(self)
 
     # -- OpenFlow (ofproto/connmgr.py): one BridgeConnMgr per bridge
     def _bridge_added(self, br) -> None:
@@ -136,6 +140,8 @@ class Vswitchd:
         unixctl.register("coverage/show", "", 0, 0, lambda args: self.coverage.show())
         unixctl.register("bridge/dump-flows", "[--offload-stats] bridge", 1, 2, self._dump_flows)
         daemon.register_vlog_commands(unixctl)
+        from . import appctl_dp
+        appctl_dp.register(unixctl, self.dpglue)
 
     def _memory_show(self, args) -> str:
         cells = 0
@@ -160,6 +166,8 @@ class Vswitchd:
             self.idl = idl
             idl.set_lock(LOCK_NAME)
             task_status.started()
+            if self.nursery is not None:
+                self.nursery.start_soon(self._refresh_status)
             token = None
             while True:
                 if token is not None:
@@ -197,6 +205,7 @@ class Vswitchd:
         writes = self.switch.reconfigure(cfg, time.monotonic())
         if cfg.uuid is not None and cfg.cur_cfg != cfg.next_cfg:
             writes.set("Open_vSwitch", cfg.uuid, cur_cfg=cfg.next_cfg)
+        self._controller_writes(cfg, writes)
 
         def build(txn):
             for table, row_uuid, cols in writes:
@@ -213,6 +222,25 @@ class Vswitchd:
         self.applied_cfg = cfg
         self.on_reconfigured(self)
         return status
+
+    def _controller_writes(self, cfg, writes) -> None:
+        """Controller.is_connected/role/status, as bridge.c refresh_controller_status."""
+        now = trio.current_time()
+        for b in cfg.bridges:
+            mgr = self.openflow.get(b.name)
+            for c in b.controllers:
+                connected, role, status = (mgr.controller_status(c.target, now) if mgr
+                                           else (False, None, {}))
+                writes.set("Controller", c.uuid, is_connected=connected,
+                           role=[role] if role else [], status=status)
+
+    async def _refresh_status(self) -> None:
+        """Every STATS_INTERVAL, rewrite controller status (sec_since_connect moves on), as
+        bridge.c's stats timer does; connection and role changes are written at once."""
+        while True:
+            await trio.sleep(STATS_INTERVAL)
+            if any(mgr.bridge.controllers for mgr in self.openflow.values()):
+                self.request_reconfigure()
 
 
 def _find_row(table, row_uuid: str):
@@ -234,6 +262,7 @@ async def run(args, config: DaemonConfig):
         path = config.unixctl_path
         if path:
             await nursery.start(unixctl.serve, path)
+        await nursery.start(vswitchd.dpglue.run)
         await nursery.start(vswitchd.run)
         daemon.daemonize_complete()
     return exit_ctl.signum
