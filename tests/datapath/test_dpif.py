@@ -122,7 +122,7 @@ def test_non_output_actions_and_unknown_port():
         (("push_vlan", 0x8100, 0x1000 | 5), ("output", 2), ("userspace", {"pid": 1})), {}))
     f = udp_frame()
     res = dp.receive_batch(1, [f, f], 0)
-    tagged = f[:12] + b"\x81\x00\x10\x05" + f[12:]
+    tagged = f[:12] + b"\x81\x00\x00\x05" + f[12:]
     assert res.outputs == [(2, tagged), (2, tagged)]
     assert [u.kind for u in res.upcalls] == [ACTION, ACTION]
     assert res.upcalls[0].userdata == {"pid": 1} and res.upcalls[0].port == 1
