@@ -23,9 +23,21 @@ woken (``conn.on_output``) or when ``conn.get_timer()`` is due
 (inactivity probes: ``Controller.inactivity_probe``, default 5 s;
 management connections are not probed).
 
+Controller status (bridge.c refresh_controller_status, connmgr.c
+connmgr_get_controller_info): each active controller target keeps an
+rconn-like :class:`ControllerState` (state VOID/CONNECTING/BACKOFF/ACTIVE,
+last error, times of the last connection and disconnection, the live
+connection's role); ``controller_status(target, now)`` renders it as the
+Controller row's ``is_connected``/``role``/``status`` columns, and
+``on_change`` is called whenever it changes so the daemon writes it back.
+Passive targets have no status (OVS writes ``is_connected=false`` and empty
+``role``/``status`` for them).
+
 Resource handling: every socket belongs to the task that accepted or
 opened it and is closed when that task ends.  ``reconfigure()`` restarts
-the controller tasks when the Controller rows change; ``stop()`` cancels
+only the tasks of controller targets that were removed or whose settings
+changed (a new row uuid for the same target, as ``ovs-vsctl
+set-controller`` makes, is no change: the connection stays); ``stop()`` cancels
 everything of the bridge and removes its socket files.
 
 Error handling: a peer that breaks the stream (``trio.BrokenResourceError``)
@@ -35,6 +47,7 @@ leave the bridge without that listener.
 from __future__ import annotations
 
 import errno
+from dataclasses import replace
 import os
 import socket as _socket
 
@@ -43,6 +56,7 @@ import trio
 from ovsdb_server.daemon import get_logger
 
 from . import bridge as bridge_mod
+from . import ofconn as oc
 from .ofproto import OFProto
 
 log = get_logger("connmgr")
@@ -51,6 +65,27 @@ OFP_PORT = 6653
 DEFAULT_PROBE = 5.0                 # Controller.inactivity_probe default (s)
 DEFAULT_MAX_BACKOFF = 8.0           # Controller.max_backoff default (s)
 FAIL_OPEN_PROBES = 3                # fail-open after this many probe intervals
+READ_SIZE = 256 * 1024              # bytes per read: many small flow_mods per batch
+READ_BURST = 16                     # reads without waiting before yielding to others
+ROLE_NAMES = {oc.ROLE_EQUAL: "other", oc.ROLE_MASTER: "master",   # ofp12_controller_role_to_str
+              oc.ROLE_SLAVE: "slave"}
+
+
+class ControllerState:
+    """What OVS's rconn knows about one controller target (for the Controller row)."""
+
+    def __init__(self, info: bridge_mod.ControllerInfo):
+        self.info = info
+        self.active = True                  # False for ptcp:/punix: (no rconn in OVS)
+        self.state = "VOID"                 # rconn_get_state(): VOID/CONNECTING/BACKOFF/ACTIVE
+        self.conn = None                    # the live OFConn, if connected
+        self.n_connected = 0                # live connections (passive targets may have several)
+        self.last_error: str | None = None
+        self.last_connection: float | None = None
+        self.last_disconnect: float | None = None
+        self.scope = trio.CancelScope()
+
+
 
 
 def parse_target(target: str):
@@ -71,6 +106,25 @@ def parse_target(target: str):
     raise ValueError(f"{target}: unknown connection method")
 
 
+def _error_text(e: OSError) -> str:
+    """strerror() of a failed connect, as rconn's last_error ("Connection refused").
+
+    trio.open_tcp_stream raises "all attempts to connect ... failed" with the
+    per-address errors as the cause; the first with an errno speaks for them."""
+    seen, todo = set(), [e]
+    while todo:
+        x = todo.pop(0)
+        if id(x) in seen:
+            continue
+        seen.add(id(x))
+        if isinstance(x, OSError) and x.errno:
+            return os.strerror(x.errno)
+        todo.extend(getattr(x, "exceptions", ()))
+        if x.__cause__ is not None:
+            todo.append(x.__cause__)
+    return e.strerror or str(e)
+
+
 async def _unix_listener(path: str) -> trio.SocketListener:
     sock = trio.socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
@@ -89,13 +143,13 @@ class BridgeConnMgr:
         self.bridge = br
         self.rundir = rundir
         self.ofproto = OFProto(br, trio.current_time())
-        self.on_change = on_change               # called after PORT_MOD changes port state
+        self.on_change = on_change               # port state (PORT_MOD) or controller status changed
         self.ofproto.on_port_state.connect(lambda ofp, info: on_change and on_change())
         self.scope = trio.CancelScope()
-        self._ctl_scope = trio.CancelScope()
         self._nursery: trio.Nursery | None = None
         self._ctl_targets: tuple = ()
-        self.connected: dict[str, int] = {}      # controller target -> live connections
+        self.controllers: dict[str, ControllerState] = {}   # by target, one task each
+        self._roles: tuple = ()                  # roles of the connections, to notice changes
         self.last_connected = trio.current_time()
         self.paths: list[str] = []
         self._timer_kick = trio.Event()
@@ -140,18 +194,52 @@ class BridgeConnMgr:
         self._timer_kick.set()
 
     def _start_controllers(self) -> None:
-        self._ctl_scope.cancel()
-        self._ctl_scope = trio.CancelScope()
+        # Only targets that went away or changed lose their connection (as connmgr.c
+        # update_ofservices does); the others keep theirs.
         self._ctl_targets = tuple(self.bridge.controllers)
-        self.connected = {}
-        scope = self._ctl_scope
+        wanted = {c.target: c for c in self._ctl_targets}
+        for target, st in list(self.controllers.items()):
+            # ovs-vsctl set-controller makes new rows: a new uuid alone is no change.
+            if wanted.get(target, st.info).uuid != st.info.uuid:
+                st.info = replace(st.info, uuid=wanted[target].uuid)
+            if wanted.get(target) != st.info:
+                st.scope.cancel()
+                del self.controllers[target]
+        for target, info in wanted.items():
+            if target not in self.controllers:
+                st = self.controllers[target] = ControllerState(info)
 
-        async def run_all():
-            with scope:
-                async with trio.open_nursery() as n:
-                    for c in self._ctl_targets:
-                        n.start_soon(self._controller, c)
-        self._nursery.start_soon(run_all)
+                async def run_one(st=st):
+                    with st.scope:
+                        await self._controller(st)
+                self._nursery.start_soon(run_one)
+
+    def _notify(self) -> None:
+        if self.on_change is not None:
+            self.on_change()
+
+    def controller_status(self, target: str, now: float):
+        """(is_connected, role or None, status map) for the Controller row of `target`."""
+        st = self.controllers.get(target)
+        if st is None or not st.active:
+            return False, None, {}
+        status = {"state": st.state}
+        if st.last_error:
+            status["last_error"] = st.last_error
+        if st.last_connection is not None:
+            status["sec_since_connect"] = str(int(now - st.last_connection))
+        if st.last_disconnect is not None:
+            status["sec_since_disconnect"] = str(int(now - st.last_disconnect))
+        if st.conn is None:                      # OVS leaves role empty while disconnected
+            return False, None, status
+        return True, ROLE_NAMES.get(st.conn.role, "other"), status
+
+    def _roles_changed(self) -> bool:
+        roles = tuple(st.conn.role if st.conn else None for st in self.controllers.values())
+        if roles == self._roles:
+            return False
+        self._roles = roles
+        return True
 
     # ------------------------------------------------------------ listeners
     async def _serve_mgmt(self, stream) -> None:
@@ -163,7 +251,8 @@ class BridgeConnMgr:
             await stream.receive_some(65536)
         await stream.aclose()
 
-    async def _controller(self, c: bridge_mod.ControllerInfo) -> None:
+    async def _controller(self, st: ControllerState) -> None:
+        c = st.info
         try:
             kind, host, port, active = parse_target(c.target)
         except ValueError as e:
@@ -175,6 +264,7 @@ class BridgeConnMgr:
         probe = (c.inactivity_probe if c.inactivity_probe is not None else 5000) / 1000.0
         probe = probe or None
         if not active:
+            st.active = False
             if kind == "punix":
                 listener = await _unix_listener(host)
                 listeners = [listener]
@@ -182,13 +272,13 @@ class BridgeConnMgr:
                 listeners = await trio.open_tcp_listeners(port, host=host or None)
 
             async def handler(stream):
-                await self._session(stream, primary=True, probe=probe, name=c.target,
-                                    target=c.target)
+                await self._session(stream, primary=True, probe=probe, name=c.target, ctl=st)
             await trio.serve_listeners(handler, listeners)
             return
         backoff = 1.0
         max_backoff = (c.max_backoff or 8000) / 1000.0
         while True:
+            st.state = "CONNECTING"
             try:
                 if kind == "unix":
                     stream = await trio.open_unix_socket(host)
@@ -196,48 +286,126 @@ class BridgeConnMgr:
                     stream = await trio.open_tcp_stream(host, port)
             except OSError as e:
                 log.info("%s: connecting... (%s)", c.target, e.strerror or e)
+                st.state = "BACKOFF"
+                if st.last_error != _error_text(e):
+                    st.last_error = _error_text(e)
+                    self._notify()
                 await trio.sleep(backoff)
                 backoff = min(backoff * 2, max_backoff)
                 continue
             log.info("%s: connected", c.target)
             backoff = 1.0
-            await self._session(stream, primary=True, probe=probe, name=c.target,
-                                target=c.target)
+            await self._session(stream, primary=True, probe=probe, name=c.target, ctl=st)
             log.info("%s: connection dropped", c.target)
+            st.state, st.last_error = "BACKOFF", "End of file"     # rconn: EOF from the peer
+            self._notify()
             await trio.sleep(backoff)
 
     # ------------------------------------------------------------ one connection
     async def _session(self, stream, *, primary: bool, probe, name: str,
-                       target: str | None = None) -> None:
+                       ctl: ControllerState | None = None) -> None:
         conn = self.ofproto.new_conn(primary=primary, now=trio.current_time(),
                                      probe_interval=probe, name=name)
         wake = trio.Event()
+        # Fast path (see "One connection's I/O" below): a socket stream is read and
+        # written with non-blocking os.read/os.write, trio only waiting for readiness.
+        sock = getattr(stream, "socket", None)
+        fd = sock.fileno() if sock is not None else -1
+        reading = False          # the reader is inside receive_data: it flushes after
+        blocked = False          # the writer is waiting for the socket to drain
+        pending = b""            # taken from conn but not yet written
 
         def on_output():
-            nonlocal wake
-            wake.set()
+            if not reading:
+                wake.set()
         conn.on_output = on_output
-        if target is not None:
-            self.connected[target] = self.connected.get(target, 0) + 1
+
+        def flush() -> None:
+            # Write what the connection has queued without blocking; whatever the
+            # socket does not take goes to the writer task, which keeps the order.
+            nonlocal pending
+            if blocked or fd < 0:
+                wake.set()
+                return
+            data = conn.data_to_send()
+            if pending:
+                data, pending = pending + data, b""
+            if data:
+                try:
+                    k = os.write(fd, data)
+                except BlockingIOError:
+                    k = 0
+                if k < len(data):
+                    pending = data[k:]
+                    wake.set()
+            if conn.closed:
+                wake.set()
+        if ctl is not None:
+            ctl.n_connected += 1
+            ctl.conn = ctl.conn or conn
+            ctl.state, ctl.last_connection = "ACTIVE", trio.current_time()
             self.last_connected = trio.current_time()
             self._timer_kick.set()
+            self._notify()
         try:
             async with stream, trio.open_nursery() as n:
+                # One connection's I/O: the reader handles every complete message of
+                # one read and writes the replies at once (one write per batch, no
+                # task switch); it reads again before waiting, and yields every
+                # READ_BURST reads so a fast peer cannot starve the other tasks.
+                # The writer sends what the reader could not write (full socket) and
+                # messages queued by others (packet-ins, timers, probes).
                 async def reader():
+                    nonlocal reading
+                    burst = 0
                     while not conn.closed:
+                        if fd < 0:
+                            try:
+                                data = await stream.receive_some(65536)
+                            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                                data = b""
+                        else:
+                            try:
+                                data = os.read(fd, READ_SIZE)
+                            except BlockingIOError:
+                                burst = 0
+                                await trio.lowlevel.wait_readable(sock)
+                                continue
+                            except OSError:             # ECONNRESET and the like
+                                data = b""
+                        reading = True
                         try:
-                            data = await stream.receive_some(65536)
-                        except (trio.BrokenResourceError, trio.ClosedResourceError):
-                            data = b""
-                        conn.receive_data(data, trio.current_time())
-                        wake.set()
+                            conn.receive_data(data, trio.current_time())
+                        finally:
+                            reading = False
+                        flush()
+                        if self._roles_changed():         # a ROLE_REQUEST: Controller.role
+                            self._notify()
+                        burst += 1
+                        if burst >= READ_BURST:
+                            burst = 0
+                            await trio.lowlevel.checkpoint()
 
                 async def writer():
-                    nonlocal wake
+                    nonlocal wake, pending, blocked
                     while True:
                         out = conn.data_to_send()
-                        if out:
+                        if pending:
+                            out, pending = pending + out, b""
+                        if out and fd < 0:
                             await stream.send_all(out)
+                        elif out:
+                            blocked = True
+                            try:
+                                view, off = memoryview(out), 0
+                                while off < len(out):
+                                    try:
+                                        off += os.write(fd, view[off:])
+                                    except BlockingIOError:
+                                        await trio.lowlevel.wait_writable(sock)
+                            finally:
+                                blocked = False
+                            continue                        # more may have been queued
                         if conn.closed:
                             n.cancel_scope.cancel()
                             return
@@ -254,10 +422,13 @@ class BridgeConnMgr:
             if conn.close_reason and conn.close_reason != "connection closed by peer":
                 log.info("%s: %s", name, conn.close_reason)
             self.ofproto.drop_conn(conn)
-            if target is not None:
-                self.connected[target] = self.connected.get(target, 1) - 1
-                self.last_connected = trio.current_time()
+            if ctl is not None:
+                ctl.n_connected -= 1
+                if ctl.conn is conn:
+                    ctl.conn = None
+                ctl.last_disconnect = self.last_connected = trio.current_time()
                 self._timer_kick.set()
+                self._notify()
 
     # ------------------------------------------------------------ timers, fail-open
     def _fail_open_due(self, now: float):
@@ -267,7 +438,7 @@ class BridgeConnMgr:
             return False, None
         if not br.controllers:
             return True, None
-        if any(self.connected.values()):
+        if any(st.n_connected for st in self.controllers.values()):
             return False, None
         probe = min(((c.inactivity_probe if c.inactivity_probe is not None else 5000) / 1000.0
                      for c in br.controllers), default=DEFAULT_PROBE) or DEFAULT_PROBE
