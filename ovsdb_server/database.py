@@ -50,14 +50,22 @@ class Database:
         self.n_commits = 0
 
     # -- applying accepted changes ----------------------------------------
-    def apply(self, changes: list[Change]) -> None:
-        """Install a validated change set (called by transaction commit and file replay)."""
+    def apply(self, changes: list[Change], refcount_delta: dict | None = None) -> None:
+        """Install a validated change set (called by transaction commit and file replay).
+
+        `refcount_delta` (target uuid -> change in strong references), when the
+        caller already computed it (the commit pipeline does), saves walking
+        every changed reference set again."""
         tables, refcount, schema = self.tables, self.refcount, self.schema
+        if refcount_delta is not None:
+            for target, d in refcount_delta.items():
+                if d:
+                    refcount[target] = refcount.get(target, 0) + d
         for ch in changes:
             tschema = schema.tables[ch.table]
             rows = tables[ch.table]
             old, new = ch.old, ch.new
-            for col in tschema.has_strong:
+            for col in (tschema.has_strong if refcount_delta is None else ()):
                 name = col.name
                 if old is not None and new is not None and old[name] == new[name]:
                     continue

@@ -536,7 +536,7 @@ def commit(txn) -> list[Change]:
                     changes.append(Change(tname, uuid, old, new, cols))
                     continue
             changes.append(Change(tname, uuid, old, new, None))
-    db.apply(changes)
+    db.apply(changes, delta)
     return changes
 
 
