@@ -27,6 +27,8 @@ the caller runs it again after later commits or at `deadline`.
 """
 from __future__ import annotations
 
+import functools
+
 from .condition import parse_mutations, parse_where, TRUE
 from .database import Change
 from .errors import OvsdbError, syntax_error
@@ -169,11 +171,16 @@ class Transaction:
 
 # -- row parsing ----------------------------------------------------------------
 
+@functools.lru_cache(maxsize=4096)
+def _ovs_order(keys: tuple) -> list:
+    return ovs_order(keys)
+
+
 def parse_row(table, row_json, symtab, *, for_update=False, op_json=None):
     """Row JSON -> {column: value}; unknown columns, bad values and, for
     update, immutable columns give ovsdb-server's errors."""
     out = {}
-    for name in ovs_order(row_json):
+    for name in (_ovs_order(tuple(row_json)) if len(row_json) > 1 else row_json):
         value_json = row_json[name]
         col = table.all_columns.get(name)
         if col is None:
