@@ -649,9 +649,6 @@ def duplicate_bridge_error(server, fake_vswitchd):
     return mask(str(info.value))
 
 
-@pytest.mark.xfail(strict=False, reason="transaction._check_indexes orders the two rows by UUID (smaller "
-                   "first); ovsdb-server's duplicate_index_row compares all columns in schema hash order and "
-                   "here always names the pre-existing row first (ours matches only by chance)")
 def test_ovsdbapp_duplicate_bridge_error_matches_reference(start_server, fake_vswitchd):
     ours = duplicate_bridge_error(start_server("ours"), fake_vswitchd)
     ref = duplicate_bridge_error(start_server("ref"), fake_vswitchd)
