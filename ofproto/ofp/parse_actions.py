@@ -18,12 +18,14 @@ actions (``group`` -> NXAST_GROUP, ``dec_ttl`` -> NXAST_DEC_TTL,
 from __future__ import annotations
 
 import re
+import struct
 
 from . import actions as A
 from . import instructions as I
 from .fields import ALIASES, FIELDS_BY_NAME, FIELDS_BY_WIRE_NAME, field_for
 from .learn import LearnSpec, NatRange, make_learn, make_nat
 from .match import Tlv, port_to_ofp11
+from .render import field_bits
 from .parse import (FlowSyntaxError, _ip4, _ip6, _mac1, parse_int, parse_port,
                     split_items)
 
@@ -48,7 +50,7 @@ def parse_subfield(s: str):
     if not m:
         raise FlowSyntaxError(f"{s}: invalid subfield syntax")
     f = field_by_name(m.group(1))
-    width = f.nbytes * 8
+    width = field_bits(f)
     if not m.group(2):
         return f, 0, width
     lo = int(m.group(2))
@@ -86,21 +88,6 @@ def _output(arg, v):
     return [_out_port(p, v, 65535 if p == CONTROLLER else 0)]
 
 
-def _controller(arg, v):
-    ml = 65535
-    if arg:
-        if "=" not in arg:
-            ml = parse_int(arg)
-        else:
-            for item in split_items(arg):
-                k, _, val = item.partition("=")
-                if k == "max_len":
-                    ml = parse_int(val)
-                else:
-                    raise FlowSyntaxError(f"{k}: unsupported controller option")
-    return [_out_port(CONTROLLER, v, ml)]
-
-
 def _set_field_tlv(name, value, v):
     f = field_by_name(name, oxm=v >= 3)
     return Tlv(field_for(f.name, v >= 3), value, None)
@@ -122,6 +109,8 @@ def _legacy_or_setfield(of10, of11, field, conv):
                 out.append(A.PushVlan(ethertype=0x8100))
         elif fname == "nw_tos":
             fname, val = "ip_dscp", val >> 2
+        elif fname in ("tcp_src", "tcp_dst"):         # OVS: the flow's L4 protocol
+            fname = {17: "udp", 132: "sctp"}.get(_CTX.nw_proto, "tcp") + fname[3:]
         return out + [A.SetField(tlv=_set_field_tlv(fname, val, v))]
     return handler
 
@@ -147,7 +136,7 @@ def _set_field(arg, v):
     if v == 1 and not mask and f.name in _LEGACY10:
         return ACTIONS[_LEGACY10[f.name]](value, v)
     x = _value(f, value)
-    if v == 1 or not (ofs == 0 and nb == f.nbytes * 8) or mask:
+    if v == 1 or not (ofs == 0 and nb == field_bits(f)) or mask:
         m = _value(f, mask) if mask else None
         if m is None:
             return [A.NxRegLoad(ofs_nbits=(ofs << 6) | (nb - 1), dst=f.header(), value=x)]
@@ -366,6 +355,114 @@ def _port_action(port):
     return lambda arg, v: [_out_port(port, v)]
 
 
+# ---------------------------------------------------------------- NX hashing, sampling, controller
+HASH_FIELDS = ("eth_src", "symmetric_l4", "symmetric_l3l4", "symmetric_l3l4+udp", "nw_src",
+               "nw_dst", "symmetric_l3")
+MP_ALGORITHMS = ("modulo_n", "hash_threshold", "hrw", "iter_hash")
+BUNDLE_ALGORITHMS = ("active_backup", "hrw")
+PIN_REASONS = ("no_match", "action", "invalid_ttl", "action_set", "group", "packet_out")
+NXM_OF_IN_PORT = 0x00000002
+
+
+def _pick(name, table, what):
+    if name not in table:
+        raise FlowSyntaxError(f"{name}: unknown {what}")
+    return table.index(name)
+
+
+def _multipath(arg, v):
+    """multipath(fields, basis, algorithm, n_links, arg, dst)."""
+    parts = [x.strip() for x in arg.split(",")]
+    if len(parts) != 6:
+        raise FlowSyntaxError(f"{arg}: not enough arguments to multipath action")
+    f, ofs, nb = parse_subfield(parts[5])
+    return [A.NxMultipath(fields=_pick(parts[0], HASH_FIELDS, "fields"),
+                          basis=parse_int(parts[1]),
+                          algorithm=_pick(parts[2], MP_ALGORITHMS, "algorithm"),
+                          max_link=parse_int(parts[3]) - 1, arg=parse_int(parts[4]),
+                          ofs_nbits=(ofs << 6) | (nb - 1), dst=f.header())]
+
+
+def _bundle(load):
+    """bundle(fields, basis, algorithm, ofport, members:p,...) and bundle_load(..., dst, ...)."""
+    def handler(arg, v):
+        head, _, members = arg.partition("members:")
+        if not members:
+            head, _, members = arg.partition("slaves:")
+        parts = [x.strip() for x in head.rstrip(", ").split(",")]
+        if len(parts) != (5 if load else 4) or parts[3] != "ofport":
+            raise FlowSyntaxError(f"{arg}: bad bundle action")
+        ports = tuple(parse_port(x) for x in members.split(",") if x.strip())
+        ofs = nb = dst = 0
+        if load:
+            f, ofs, nb = parse_subfield(parts[4])
+            dst = f.header()
+        cls = A.NxBundleLoad if load else A.NxBundle
+        return [cls(algorithm=_pick(parts[2], BUNDLE_ALGORITHMS, "algorithm"),
+                    fields=_pick(parts[0], HASH_FIELDS, "fields"), basis=parse_int(parts[1]),
+                    slave_type=NXM_OF_IN_PORT, n_slaves=len(ports),
+                    ofs_nbits=((ofs << 6) | (nb - 1)) if load else 0, dst=dst, ports=ports)]
+    return handler
+
+
+def _sample(arg, v):
+    kw = dict(probability=None, collector_set_id=0, obs_domain_id=0, obs_point_id=0)
+    for item in split_items(arg or ""):
+        k, _, val = item.partition("=")
+        if k not in kw:
+            raise FlowSyntaxError(f"{k}: unsupported sample option")
+        kw[k] = parse_int(val)
+    if not kw["probability"]:
+        raise FlowSyntaxError("non-zero \"probability\" must be specified on sample")
+    return [A.NxSample(**kw)]
+
+
+def _controller2_props(max_len, cid, reason, userdata, pause) -> bytes:
+    """NXAST_CONTROLLER2 properties, in Open vSwitch's order and only when set."""
+    def prop(t, payload):
+        n = 4 + len(payload)
+        return struct.pack("!HH", t, n) + payload + bytes((-n) & 7)
+    out = b""
+    if max_len != 0xFFFF:
+        out += prop(0, struct.pack("!H", max_len))
+    if cid:
+        out += prop(1, struct.pack("!H", cid))
+    if reason != 1:
+        out += prop(2, bytes((reason,)))
+    if userdata:
+        out += prop(3, userdata)
+    if pause:
+        out += prop(4, b"")
+    return out
+
+
+def _controller(arg, v):
+    """controller, controller:N, controller(reason=..,max_len=..,id=..,userdata=..,pause)."""
+    ml, cid, reason, userdata, pause = 65535, 0, 1, b"", False
+    if arg and "=" not in arg and arg.strip() != "pause":
+        ml = parse_int(arg)
+    elif arg:
+        for item in split_items(arg):
+            k, _, val = item.partition("=")
+            if k == "max_len":
+                ml = parse_int(val)
+            elif k == "reason":
+                reason = _pick(val, PIN_REASONS, "reason")
+            elif k in ("id", "controller_id"):
+                cid = parse_int(val)
+            elif k == "userdata":
+                userdata = bytes.fromhex(val.replace(".", ""))
+            elif k == "pause":
+                pause = True
+            else:
+                raise FlowSyntaxError(f"{k}: unsupported controller option")
+    if userdata or pause:
+        return [A.NxController2(data=_controller2_props(ml, cid, reason, userdata, pause))]
+    if reason == 1 and not cid:
+        return [_out_port(CONTROLLER, v, ml)]
+    return [A.NxController(max_len=ml, controller_id=cid, reason=reason)]
+
+
 ACTIONS = {
     "output": _output, "controller": _controller, "drop": lambda a, v: [],
     "normal": _port_action(0xFFFA), "flood": _port_action(0xFFFB), "all": _port_action(0xFFFC),
@@ -408,6 +505,8 @@ ACTIONS = {
     "set_mpls_ttl": lambda a, v: [(A.NxSetMplsTtl if v == 1 else A.SetMplsTtl)(
         mpls_ttl=parse_int(a))],
     "conjunction": _conjunction, "ct": _ct, "clone": _clone,
+    "multipath": _multipath, "bundle": _bundle(False), "bundle_load": _bundle(True),
+    "sample": _sample,
     "write_actions": _write_actions, "clear_actions": lambda a, v: [I.ClearActions()],
     "meter": lambda a, v: [I.MeterInstruction(parse_int(a))],
     "fin_timeout": lambda a, v: [A.NxFinTimeout(**{
@@ -442,6 +541,7 @@ _INST_ORDER = (I.MeterInstruction, I.ApplyActions, I.ClearActions, I.WriteAction
 
 class _Ctx:
     vlan_present = False
+    nw_proto = None
 
 
 _CTX = _Ctx()
@@ -453,6 +553,7 @@ def parse_actions(text: str, version: int = 1, match=None) -> tuple[tuple, tuple
     ``push_vlan`` first in OF1.2+, as in Open vSwitch."""
     tci = match.get("vlan_tci") if match is not None else None
     _CTX.vlan_present = bool(tci and tci[0] & tci[1] & 0x1000)
+    _CTX.nw_proto = match.value("nw_proto") if match is not None else None
     items = _parse_list(text, version)
     acts = [x for x in items if isinstance(x, A.Action)]
     insts = [x for x in items if not isinstance(x, A.Action)]

@@ -201,10 +201,20 @@ def _nxm_name(header: int) -> str:
     return f.wire_name if f else f"NXM_{header:#x}"
 
 
+# Fields narrower than their wire bytes (OVS meta-flow ``n_bits``): a whole-field
+# subfield ``NXM_NX_IP_ECN[]`` is 2 bits, not 8.
+FIELD_BITS = {"nw_ecn": 2, "ip_dscp": 6, "vlan_pcp": 3, "mpls_tc": 3, "mpls_bos": 1,
+              "mpls_label": 20, "ipv6_label": 20, "tcp_flags": 12}
+
+
+def field_bits(f) -> int:
+    return FIELD_BITS.get(f.name, f.nbytes * 8)
+
+
 def _subfield(header: int, ofs: int, nbits: int) -> str:
     f = FIELDS_BY_KEY.get((header >> 16, (header >> 9) & 0x7F, None))
     name = f.wire_name if f else f"{header:#x}"
-    width = f.nbytes * 8 if f else None
+    width = field_bits(f) if f else None
     if ofs == 0 and nbits == width:
         return f"{name}[]"
     if nbits == 1:
@@ -395,6 +405,79 @@ _FMT.update({A.NxLearn: _learn, A.NxCt: _ct, A.NxNat: _nat,
              A.NxSetQueue: lambda a: f"set_queue:{a.queue_id}",
              A.NxRegLoad2: _set_field})
 
+
+_HASH_FIELDS = ("eth_src", "symmetric_l4", "symmetric_l3l4", "symmetric_l3l4+udp", "nw_src",
+                "nw_dst", "symmetric_l3")
+_PIN_REASONS = ("no_match", "action", "invalid_ttl", "action_set", "group", "packet_out")
+
+
+def _pick(table, i):
+    return table[i] if i < len(table) else str(i)
+
+
+def _multipath(a):
+    return (f"multipath({_pick(_HASH_FIELDS, a.fields)},{a.basis},"
+            f"{_pick(('modulo_n', 'hash_threshold', 'hrw', 'iter_hash'), a.algorithm)},"
+            f"{a.max_link + 1},{a.arg},{_subfield(a.dst, a.ofs_nbits >> 6, (a.ofs_nbits & 63) + 1)})")
+
+
+def _bundle(a):
+    load = type(a) is A.NxBundleLoad
+    out = (f"{'bundle_load' if load else 'bundle'}({_pick(_HASH_FIELDS, a.fields)},{a.basis},"
+           f"{_pick(('active_backup', 'hrw'), a.algorithm)},ofport,")
+    if load:
+        out += _subfield(a.dst, a.ofs_nbits >> 6, (a.ofs_nbits & 63) + 1) + ","
+    return out + "members:" + ",".join(port_name(p) for p in a.ports) + ")"
+
+
+def _controller_text(max_len, cid, reason, userdata, pause):
+    """format_CONTROLLER: the short form when only max_len is set."""
+    if reason == 1 and not cid and not userdata and not pause:
+        return f"CONTROLLER:{max_len}"
+    out = []
+    if reason != 1:
+        out.append(f"reason={_pick(_PIN_REASONS, reason)}")
+    if max_len != 0xFFFF:
+        out.append(f"max_len={max_len}")
+    if cid:
+        out.append(f"id={cid}")
+    if userdata:
+        out.append("userdata=" + ".".join(f"{b:02x}" for b in userdata))
+    if pause:
+        out.append("pause")
+    return f"controller({','.join(out)})"
+
+
+def _controller2(a):
+    import struct
+    ml, cid, reason, userdata, pause = 0xFFFF, 0, 1, b"", False
+    data, off = a.data, 0
+    while off + 4 <= len(data):
+        t, n = struct.unpack_from("!HH", data, off)
+        body = data[off + 4:off + n]
+        if t == 0:
+            ml = struct.unpack("!H", body[:2])[0]
+        elif t == 1:
+            cid = struct.unpack("!H", body[:2])[0]
+        elif t == 2:
+            reason = body[0]
+        elif t == 3:
+            userdata = bytes(body)
+        elif t == 4:
+            pause = True
+        off += max(8, (n + 7) & ~7)
+    return _controller_text(ml, cid, reason, userdata, pause)
+
+
+_FMT.update({
+    A.NxMultipath: _multipath, A.NxBundle: _bundle, A.NxBundleLoad: _bundle,
+    A.NxSample: lambda a: (f"sample(probability={a.probability},collector_set_id="
+                           f"{a.collector_set_id},obs_domain_id={a.obs_domain_id},"
+                           f"obs_point_id={a.obs_point_id})"),
+    A.NxController: lambda a: _controller_text(a.max_len, a.controller_id, a.reason, b"", False),
+    A.NxController2: _controller2,
+    A.NxDecTtlCntIds: lambda a: f"dec_ttl({','.join(str(p) for p in a.ports)})",
+})
 
 def format_action(a) -> str:
     f = _FMT.get(type(a))
