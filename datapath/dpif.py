@@ -36,7 +36,9 @@ lowest free number.  Ports of type ``internal`` show as ``dummy-internal``
 (dummy) or ``tap`` (netdev).
 
 Statistics: ``hit`` counts megaflow and exact-match hits, ``missed`` counts
-upcalls for misses, ``lost`` frames on unknown ports.
+upcalls for misses, ``lost`` frames on unknown ports.  A megaflow counts
+only the packets that hit it: the packet whose upcall installed it is not
+counted (as in OVS), so its owner must credit that packet itself.
 """
 
 from __future__ import annotations
@@ -389,10 +391,10 @@ class Datapath:
                 elif e.errno != errno.ENOSPC:
                     raise
         if mf is not None:
-            mf.packets += 1
-            mf.bytes += len(up.packet)
-            mf.used = now
-            mf.tcp_flags |= up.flow.get("tcp_flags", 0)
+            # As dpif-netdev's handle_packet_upcall: the upcall's own packet
+            # is executed but not counted in the megaflow (``dpctl/dump-flows``
+            # shows packets:N-1 after N packets); the upper layer credits it
+            # to the OpenFlow rules itself.
             if mf.fast is not None and mf.actions == actions:
                 for p in mf.fast:
                     res.outputs.append((p, up.packet))

@@ -18,17 +18,27 @@ One :class:`DpGlue` per daemon.  It owns, per datapath type, one
   per port, one ``send_batch`` each.  Misses are answered inline by
   :meth:`DpGlue._upcall` (the dpif-netdev model): the bridge that owns the
   in_port translates the flow (classifier + actions + NORMAL), learn side
-  effects become flow-mods, packet-ins go to the bridge's connections, and
-  the megaflow ``(actions, mask)`` is installed unless the translation must
-  stay in userspace (controller actions: "slow path").
+  effects become flow-mods, and the megaflow ``(actions, mask)`` is
+  installed unless the translation must stay in userspace ("slow path": set
+  actions the datapath cannot do).
+* **Packet-ins** follow OVS's path: a controller action (or a table miss
+  with an OF1.0-1.2 controller) is a ``userspace(controller(...))`` datapath
+  action, installed in the megaflow like any other; every time the datapath
+  runs it (miss, megaflow hit, PACKET_OUT) it returns an ACTION upcall with
+  the frame as modified so far, and :meth:`DpGlue._action_upcall` looks up
+  the frozen state of its ``recirc_id`` (bridge, table, metadata; ids are
+  shared by all bridges, as OVS's) and hands a
+  :class:`~.packet_in.PacketInEvent` to that bridge's connections
+  (``packet_in.deliver``: controller id, async config, version, format).
 * **Revalidation**: any change of a bridge's flow tables (flow-mods,
   bundles, groups, expiry, learn), its ports or its MAC table marks the
   bridge dirty.  Before the next batch is processed (and from the timer)
   every megaflow of a dirty bridge is re-translated from its masked key;
   changed actions are replaced, a wider mask deletes the megaflow.  So a
   stale megaflow never forwards a packet.
-* **Statistics**: every megaflow's owner remembers what was already credited;
-  :meth:`push_stats` credits the packet/byte deltas to the OpenFlow rules the
+* **Statistics**: the upcall's own packet is credited to the rules at once
+  (the megaflow does not count it, as OVS); every megaflow's owner remembers
+  what was already credited; :meth:`push_stats` credits the packet/byte deltas to the OpenFlow rules the
   translation visited (``FlowTables.credit``) - at expiry, revalidation and
   every ``STATS_INTERVAL``.  Port counters come from the netdevs
   (``OFProto.port_stats_hook``).
@@ -52,15 +62,12 @@ from datapath import odp
 from datapath.dpif import Datapath
 
 from . import bridge as bridge_mod
-from . import ofconn as oc
+from . import packet_in as pin_mod
+from . import trace as trace_mod
 from . import ofputil as U
 from .ofp import actions as A
-from .ofp import instructions as I
-from .ofp import messages as M
-from .ofp.fields import FIELDS_BY_KEY, FOLD
 from . import xlate
 from .normal import MacLearning
-from .ofp.match import FlowMatch
 
 log = logging.getLogger("dpif")
 
@@ -116,6 +123,7 @@ class BridgeGlue:
         self.sync_config()
         self.dirty = False
         self.xports = None                  # ofport -> xlate.XPort, rebuilt when dirty
+        self.miss_to_controller = False     # as the cached xlate context has it
 
     def sync_config(self) -> None:
         """flood-vlans, mac-aging-time, mac-table-size from the Bridge row."""
@@ -165,6 +173,8 @@ class DpGlue:
         self.vswitchd = None
         self.n_upcalls = 0
         self._stats_due = 0.0
+        self.recirc = xlate.RecircIds()      # frozen states of controller actions
+        self.n_packet_ins = 0
         from datapath.ioloop import PortDriver
         self.driver = PortDriver(self._frames_from_driver)
 
@@ -323,6 +333,23 @@ class DpGlue:
         nd = self.netdev(bg, ofport)
         return None if nd is None else nd.get_stats()
 
+    def interface_statistics(self) -> dict[str, dict]:
+        """Interface row uuid -> the ``statistics`` column OVS writes (the
+        netdev's counters, netdev-dummy's custom and per-queue ones too)."""
+        out = {}
+        for bg in self.bridges.values():
+            for ofport in bg.of2dp:
+                info = bg.bridge.ports.get(ofport)
+                it = bg.bridge._ifaces.get(info.name) if info is not None else None
+                nd = self.netdev(bg, ofport)
+                if it is None or nd is None:
+                    continue
+                try:
+                    out[str(it.cfg.uuid)] = nd.statistics()
+                except Exception:         # noqa: BLE001 (a device that went away)
+                    continue
+        return out
+
     def set_admin_state(self, nd, up: bool) -> None:
         """After a dummy port's admin state changed: port status, PORT_STATUS, database."""
         for bg in self.bridges.values():
@@ -359,6 +386,7 @@ class DpGlue:
         self._revalidate_dirty()
         res = be.dp.receive_batch(dp_no, frames, self.dp_now())
         self._send(be, res)
+        self._action_upcalls(res)
 
     def _send(self, be: Backend, res) -> None:
         if not res.outputs:
@@ -387,21 +415,23 @@ class DpGlue:
         xr = self.translate(bg, up.flow, up.packet, may_learn=True)
         if xr is None:
             return None
-        self._side_effects(bg, xr, up.packet)
+        self._side_effects(bg, xr)
         owner = Owner(bg, xr.rules)
-        # The upcall's own packet is credited here (OVS: xlate with stats).
+        # The upcall's own packet is credited here (OVS: xlate with stats);
+        # the megaflow does not count it.
         self._credit(bg, xr.rules, 1, len(up.packet))
-        owner.packets, owner.bytes = 1, len(up.packet)      # the datapath counts it too
         if xr.slow:
-            res = be.dp.execute(up.packet, [a for a in xr.actions if a[0] != "userspace"],
-                                up.now, up.port)
+            res = be.dp.execute(up.packet, xr.actions, up.now, up.port)
             self._send(be, res)
+            self._action_upcalls(res)
             return None
         mask = dict(xr.wc)
         mask["in_port"] = 0xFFFFFFFF
         return xr.actions, mask, owner
 
-    def _side_effects(self, bg, xr, packet) -> None:
+    def _side_effects(self, bg, xr) -> None:
+        """Apply the flow-mods of ``learn`` actions (packet-ins come from the
+        datapath's ACTION upcalls, see :meth:`_action_upcall`)."""
         ofp = bg.ofproto
         if ofp is None:
             return
@@ -413,31 +443,35 @@ class DpGlue:
             except Exception as e:        # noqa: BLE001 (OFPError: table full...)
                 log.info("%s: learn failed (%s)", bg.name, e)
             self.mark_dirty(bg)
-        for pin in xr.packet_ins:
-            from datapath.execute import execute
-            ex = execute(packet, list(xr.actions[:pin.action_index]) + [("output", -1)])
-            data = ex.outputs[-1][1] if ex.outputs else packet
-            self._send_packet_in(bg, data, pin.flow, pin.reason, pin.table_id, pin.cookie,
-                                 pin.max_len)
 
-    def _send_packet_in(self, bg, packet, flow, reason, table_id, cookie, max_len) -> None:
-        ofp = bg.ofproto
-        in_port = flow.get("in_port", 0)
+    def _action_upcalls(self, res, reason_override=None) -> None:
+        for up in res.upcalls:
+            if up.kind == "action":
+                self._action_upcall(up, reason_override)
 
-        def make(c):
-            data = packet if max_len in (0xFFFF, None) else packet[:max_len]
-            v = c.version
-            if v == 1:
-                return M.PacketIn(version=1, xid=0, total_len=len(packet), in_port=in_port,
-                                  reason=reason, data=data)
-            from .ofp.match import OxmMatch
-            try:
-                match = OxmMatch.from_flow(FlowMatch({"in_port": (in_port, 0xFFFF)}))
-            except Exception:             # noqa: BLE001
-                match = None
-            return M.PacketIn(version=v, xid=0, total_len=len(packet), reason=reason,
-                              table_id=table_id, cookie=cookie, match=match, data=data)
-        ofp.broadcast(oc.PACKET_IN, reason, make)
+    def _action_upcall(self, up, reason_override=None) -> None:
+        """A ``userspace(controller(...))`` action ran: a packet-in (OVS's
+        process_upcall, CONTROLLER_UPCALL)."""
+        ctl = (up.userdata or {}).get("controller") if isinstance(up.userdata, dict) else None
+        if ctl is None or ctl.get("dont_send"):
+            return
+        state = self.recirc.states.get(ctl.get("recirc_id"))
+        if state is None:
+            return
+        br_name, table_id, meta, userdata = state
+        bg = self.bridges.get(br_name)
+        if bg is None or bg.ofproto is None:
+            return
+        reason = ctl.get("reason", pin_mod.OFPR_ACTION)
+        if reason_override is not None and reason == pin_mod.OFPR_ACTION:
+            reason = reason_override
+        ev = pin_mod.PacketInEvent(
+            packet=bytes(up.packet), reason=reason, table_id=table_id,
+            cookie=ctl.get("rule_cookie", 0), metadata=dict(meta),
+            max_len=ctl.get("max_len", 0xFFFF), controller_id=ctl.get("controller_id", 0),
+            userdata=userdata)
+        self.n_packet_ins += 1
+        pin_mod.deliver(bg.ofproto.conns, ev)
 
     def packet_out(self, bg: BridgeGlue, msg) -> None:
         """PACKET_OUT: translate the message's actions for its packet, execute."""
@@ -452,10 +486,11 @@ class DpGlue:
         xr = self.translate(bg, flow, msg.data, may_learn=True, ofpacts=acts, of_in_port=in_port)
         if xr is None:
             return
-        self._side_effects(bg, xr, msg.data)
-        res = be.dp.execute(msg.data, [a for a in xr.actions if a[0] != "userspace"],
-                            self.dp_now(), dp_in)
+        self._side_effects(bg, xr)
+        self._credit(bg, xr.rules, 1, len(msg.data))     # actions=table visits rules
+        res = be.dp.execute(msg.data, xr.actions, self.dp_now(), dp_in)
         self._send(be, res)
+        self._action_upcalls(res, pin_mod.OFPR_PACKET_OUT)
 
     # ------------------------------------------------------------------ translation
     def xlate_context(self, bg: BridgeGlue) -> xlate.XlateContext:
@@ -474,10 +509,18 @@ class DpGlue:
                     bundle=info.port_name or info.name)
             bg.xports = ports
         ofp = bg.ofproto
-        miss = bool(ofp and any(c.primary and c.version < 4 for c in ofp.conns))
+        miss = bg.miss_to_controller = self._miss_to_controller(bg)
         return xlate.XlateContext(bridge=bg.name, flows=ofp.flows.tables if ofp else None,
                                   groups=ofp.flows.groups if ofp else None, ports=bg.xports,
-                                  mac=bg.macs, now=self.clock(), miss_to_controller=miss)
+                                  mac=bg.macs, now=self.clock(), miss_to_controller=miss,
+                                  recirc=self.recirc)
+
+    @staticmethod
+    def _miss_to_controller(bg) -> bool:
+        """connmgr_wants_packet_in_on_miss: any OF1.0-1.2 session (controller
+        or service) makes a table miss a packet-in."""
+        ofp = bg.ofproto
+        return bool(ofp and any(pin_mod.wants_packet_in_on_miss(c) for c in ofp.conns))
 
     def translate(self, bg: BridgeGlue, flow, packet=None, *, may_learn=False, ofpacts=None,
                   of_in_port=None, trace=False):
@@ -488,7 +531,8 @@ class DpGlue:
         if bg.ofproto is None:
             return None
         xr = xlate.translate(self.xlate_context(bg), f, packet, trace=trace,
-                             side_effects=may_learn, ofpacts=ofpacts)
+                             side_effects=may_learn, ofpacts=ofpacts,
+                             send_packet_ins=not trace)
         if xr.mac_changed:
             self.mark_dirty(bg)
         return xr
@@ -521,6 +565,9 @@ class DpGlue:
     # ------------------------------------------------------------------ revalidation
     def _revalidate_dirty(self) -> None:
         for bg in self.bridges.values():
+            if bg.xports is not None and \
+                    self._miss_to_controller(bg) != bg.miss_to_controller:
+                self.mark_dirty(bg)         # sessions came or went: misses change
             if bg.dirty:
                 self.revalidate(bg)
 
@@ -574,46 +621,19 @@ class DpGlue:
 
     # ------------------------------------------------------------------ text
     def trace(self, bg: BridgeGlue, flow, packet=None, names=False) -> str:
-        """``ofproto/trace`` text for a datapath flow."""
-        xr = self.translate(bg, flow, packet, trace=True)
-        of_flow = dict(flow)
-        of_flow["in_port"] = bg.dp2of.get(flow.get("in_port", 0), flow.get("in_port", 0))
-        ports = bg.port_names() if names else None
-        lines = [f"Flow: {_format_of_flow(of_flow)}", ""]
-        _render_trace(xr.trace, 0, lines)
-        lines.append("")
-        ff = xr.final_flow
-        lines.append("Final flow: " + ("unchanged" if ff is None or ff == of_flow
-                                       else _format_of_flow(ff)))
-        wc = dict(xr.megaflow_wc)
-        try:
-            mega = odp.format_megaflow_match(of_flow, wc)
-        except Exception:                 # noqa: BLE001
-            mega = ""
-        lines.append(f"Megaflow: {mega}")
-        if xr.error:
-            lines.append(f"Translation failed ({xr.error}), packet is dropped.")
-        lines.append("Datapath actions: " + odp.format_actions(xr.actions, ports))
-        return "\n".join(lines) + "\n"
-
-
-def _render_trace(nodes, depth, lines) -> None:
-    """TEMPORARY until ofproto/trace.py lands: OVS's trace tree, 4 spaces a level."""
-    for n in nodes:
-        if n.type == "bridge":
-            lines.append(n.text)
-            lines.append("-" * len(n.text))
-            _render_trace(n.subs, depth, lines)
-            continue
-        pre = "    " * depth
-        if n.type == "table":
-            lines.append(pre + n.text)
-            _render_trace(n.subs, depth + 1, lines)
-            continue
-        text = {"warn": f" >>>> {n.text} <<<<", "error": f" >>>> {n.text} <<<<",
-                "detail": f" -> {n.text}"}.get(n.type, n.text)
-        lines.append(pre + "    " + text.strip() if n.type == "action" else pre + "   " + text)
-        _render_trace(n.subs, depth + 1, lines)
+        """``ofproto/trace`` text for a datapath flow (``ofproto/trace.py``).
+        With a packet, ``learn`` side effects happen, as in OVS; nothing is
+        executed, so no packet-in is sent."""
+        f = dict(flow)
+        f["in_port"] = bg.dp2of.get(flow.get("in_port", 0), flow.get("in_port", 0))
+        if bg.ofproto is None:
+            return ""
+        text, xr = trace_mod.trace(self.xlate_context(bg), f, packet, names=names)
+        if xr.mac_changed:
+            self.mark_dirty(bg)
+        if packet is not None:
+            self._side_effects(bg, xr)
+        return text
 
 
 def _format_of_flow(flow) -> str:

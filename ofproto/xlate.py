@@ -74,12 +74,14 @@ OFPP_IN_PORT, OFPP_TABLE, OFPP_NORMAL, OFPP_FLOOD = 0xFFF8, 0xFFF9, 0xFFFA, 0xFF
 OFPP_ALL, OFPP_CONTROLLER, OFPP_LOCAL, OFPP_NONE = 0xFFFC, 0xFFFD, 0xFFFE, 0xFFFF
 OFPR_NO_MATCH, OFPR_ACTION, OFPR_INVALID_TTL = 0, 1, 2
 OFPR_ACTION_SET, OFPR_GROUP, OFPR_PACKET_OUT = 3, 4, 5
+OFPR_IMPLICIT_MISS = 7          # OVS-internal: a miss sent by the bridge's own miss rule
 VLAN_CFI = 0x1000
 ETH_IP, ETH_IPV6, ETH_ARP = 0x0800, 0x86DD, 0x0806
 _PIPELINE_ONLY = ("metadata", "conj_id", "actset_output", "cookie",
                   *(f"reg{i}" for i in range(16)))
 _FULL = {m: (1 << w) - 1 for m, w in MEMBERS.items()}
 _FULL.update(vlan_tpid=0xFFFF, vlan_tci1=0xFFFF, vlan_tpid1=0xFFFF, skb_priority=0xFFFFFFFF)
+_L3_SET = ("nw_src", "nw_dst", "nw_tos", "nw_ttl", "ipv6_src", "ipv6_dst", "ipv6_label")
 _ERRORS = {"depth": "Recursion too deep", "resubmits": "Too many resubmits"}
 
 
@@ -270,6 +272,7 @@ class _Xlate:
         self.learned: list = []
         self.mac_changed = False
         self.side_effects = side_effects
+        self.send_packet_ins = side_effects
         self.tracing = trace
         self.root: list = []
         self.tlist = self.root
@@ -325,7 +328,7 @@ class _Xlate:
             self.tlist = self.nest("table", f'{table_id:2d}. No match, and a "packet-in" is '
                                    "called for.")
             self.report("action", "CONTROLLER:65535")
-            self.controller(0xFFFF, OFPR_NO_MATCH, 0, b"")
+            self.controller(0xFFFF, OFPR_IMPLICIT_MISS, 0, b"")
         else:
             self.tlist = self.nest("table", f"{table_id:2d}. No match.")
             self.report("action", "drop")
@@ -449,10 +452,11 @@ class _Xlate:
         state = (self.ctx.bridge, self.table_id, meta, bytes(userdata))
         rid = self.ctx.recirc.alloc(state)
         cookie = self.rule.cookie if self.rule is not None else 0
-        if self.rule is None or reason == OFPR_NO_MATCH:
-            cookie = 0xFFFFFFFFFFFFFFFF if reason != OFPR_NO_MATCH else 0
+        if self.rule is None or reason in (OFPR_NO_MATCH, OFPR_IMPLICIT_MISS):
+            cookie = 0xFFFFFFFFFFFFFFFF if reason not in (OFPR_NO_MATCH, OFPR_IMPLICIT_MISS) \
+                else 0
         self.odp.append(("userspace", {"pid": 0, "controller": {
-            "reason": reason, "dont_send": not self.side_effects, "continuation": False,
+            "reason": reason, "dont_send": not self.send_packet_ins, "continuation": False,
             "recirc_id": rid, "rule_cookie": cookie, "controller_id": controller_id,
             "max_len": max_len}}))
         self.packet_ins.append(PacketIn(reason, self.table_id, cookie, max_len, controller_id,
@@ -484,6 +488,10 @@ class _Xlate:
         self._commit_attr("eth", ("dl_src", "dl_dst"))
         proto = f.get("nw_proto", 0)
         dl = b.get("dl_type", 0)
+        if dl in (ETH_IP, ETH_IPV6) and any(f.get(m, 0) != b.get(m, 0) for m in _L3_SET):
+            # Whether an L3 set is emitted depends on nw_proto (OVS: "does
+            # 'flow' really have an L3 header"), so it is examined.
+            self.unwild("nw_proto")
         if proto:
             if dl == ETH_IP:
                 self._commit_attr("ipv4", ("nw_src", "nw_dst", "nw_tos", "nw_ttl"))
@@ -584,11 +592,16 @@ def _hash_int(x: int, basis: int = 0) -> int:
 
 def translate(ctx: XlateContext, flow: dict, packet: bytes | None = None, *, trace: bool = False,
               side_effects: bool = True, resubmit_limit: int = MAX_DEPTH,
-              ofpacts=None) -> XlateResult:
+              ofpacts=None, send_packet_ins: bool | None = None) -> XlateResult:
     """Translate ``flow`` (a flow key, ``dict member -> int``) through the
     bridge's flow tables, or through ``ofpacts`` when given (PACKET_OUT).
-    ``packet`` is only informative (OVS reports errors about real packets)."""
+    ``packet`` is only informative (OVS reports errors about real packets).
+    ``send_packet_ins`` (default: ``side_effects``) is what controller actions
+    say in ``dont_send``: revalidation translates without side effects but
+    must reproduce the actions the upcall installed."""
     x = _Xlate(ctx, flow, side_effects, trace, resubmit_limit)
+    if send_packet_ins is not None:
+        x.send_packet_ins = send_packet_ins
     for m in ("packet_type", "in_port", "dl_type", "recirc_id"):
         x.unwild(m)
     if flow.get("dl_type", 0) in (ETH_IP, ETH_IPV6):

@@ -12,6 +12,8 @@ names OVS keeps for ``mod_*`` actions).
 
 from __future__ import annotations
 
+import struct
+
 from .ofp import actions as A
 from .ofp import instructions as I
 from .ofp.groups import OFPGT_ALL, OFPGT_FF, OFPGT_INDIRECT, OFPGT_SELECT
@@ -128,6 +130,32 @@ def h_enqueue(x, a):
 
 def h_controller(x, a):
     x.controller(a.max_len, a.reason, a.controller_id, b"")
+
+
+# NXAST_CONTROLLER2 property types (nicira-ext.h enum nx_action_controller2_prop_type).
+NXAC2PT_MAX_LEN, NXAC2PT_CONTROLLER_ID, NXAC2PT_REASON, NXAC2PT_USERDATA = 0, 1, 2, 3
+
+
+def h_controller2(x, a):
+    """``controller(max_len=..,id=..,reason=..,userdata=..)``: properties
+    after 6 pad bytes (``data`` starts after them); pause/meter_id ignored."""
+    max_len, cid, reason, userdata = 0xFFFF, 0, X.OFPR_ACTION, b""
+    d, off = a.data, 0
+    while off + 4 <= len(d):
+        t, n = struct.unpack_from("!HH", d, off)
+        if n < 4:
+            break
+        v = d[off + 4:off + n]
+        if t == NXAC2PT_MAX_LEN and len(v) >= 2:
+            max_len = int.from_bytes(v[:2], "big")
+        elif t == NXAC2PT_CONTROLLER_ID and len(v) >= 2:
+            cid = int.from_bytes(v[:2], "big")
+        elif t == NXAC2PT_REASON and v:
+            reason = v[0]
+        elif t == NXAC2PT_USERDATA:
+            userdata = bytes(v)
+        off += (n + 7) & ~7
+    x.controller(max_len, reason, cid, userdata)
 
 
 def h_resubmit(x, a):
@@ -448,7 +476,7 @@ HANDLERS = {
     I.MeterInstruction: h_noop, A.Meter: h_noop,
     A.DecNwTtl: h_dec_ttl, A.NxDecTtl: h_dec_ttl, A.NxDecTtlCntIds: h_dec_ttl_ids,
     A.SetNwTtl: h_set_nw_ttl,
-    A.NxController: h_controller,
+    A.NxController: h_controller, A.NxController2: h_controller2,
     A.NxNote: h_noop, A.NxExit: h_exit, A.NxFinTimeout: h_noop,
     A.SetQueue: h_noop, A.NxSetQueue: h_noop, A.NxPopQueue: h_noop,
     A.NxSetTunnel: h_set_tunnel, A.NxSetTunnel64: h_set_tunnel,
