@@ -235,6 +235,7 @@ class SystemNetdev(_LinuxNetdev):
             return
         self._ring_slots = [i * frame_size for i in range(blocks * per_block)]
         self._ring_next = 0
+        self.ring_resyncs = 0
 
     def _recv_ring(self, max_n: int = 256) -> list[bytes]:
         ring, slots, unpack, pack_into = self._ring, self._ring_slots, _T2HDR.unpack_from, struct.pack_into
@@ -245,7 +246,10 @@ class SystemNetdev(_LinuxNetdev):
             off = slots[i]
             status, tp_len, snaplen, mac, _net, _s, _ns, tci, tpid = unpack(ring, off)
             if not status & TP_STATUS_USER:
-                break
+                if frames or not self._resync_ring():
+                    break
+                i = self._ring_next
+                continue
             if snaplen < tp_len or (self.filter_outgoing and ring[off + _T2HDR_LEN + 10] == PACKET_OUTGOING):
                 if snaplen < tp_len:
                     self.rx_dropped += 1
@@ -265,6 +269,26 @@ class SystemNetdev(_LinuxNetdev):
         self.rx_packets += len(frames)
         self.rx_bytes += nbytes
         return frames
+
+    def _resync_ring(self) -> bool:
+        """Our slot is empty on a wakeup: find where the kernel went on (True if it did).
+
+        Observed after overload (a blast of several 100k frames/s): the kernel had carried on
+        filling slots past ours, so the frames sat unread until the ring wrapped.  Only an empty
+        read pays for this scan.
+        """
+        ring, slots, n = self._ring, self._ring_slots, len(self._ring_slots)
+        start = self._ring_next
+        unpack = struct.Struct("I").unpack_from
+        for k in range(1, n):
+            j = start + k
+            j = j - n if j >= n else j
+            if unpack(ring, slots[j])[0] & TP_STATUS_USER:
+                # the oldest unread frame is the first filled slot after a run of empty ones
+                self._ring_next = j
+                self.ring_resyncs += 1
+                return True
+        return False
 
     def kernel_drops(self) -> int:
         """Frames the kernel dropped for want of room in our socket since the last call."""
@@ -413,6 +437,28 @@ class TapNetdev(_LinuxNetdev):
         if not self.closed:
             os.close(self._fd)
         super().close()
+
+
+def probe_device(name: str) -> dict | None:
+    """An existing interface of this network namespace: hw_addr, ifindex, mtu, admin_up, carrier.
+
+    None when there is no such device (what ovs-vswitchd reports as ENODEV).
+    """
+    if not name or len(name.encode()) >= IFNAMSIZ or "/" in name:
+        return None
+    try:
+        ifindex = socket.if_nametoindex(name)
+    except OSError:
+        return None
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            mac = fcntl.ioctl(s, SIOCGIFHWADDR, _ifreq(name))[IFNAMSIZ + 2:IFNAMSIZ + 8]
+            mtu = struct.unpack_from("i", fcntl.ioctl(s, SIOCGIFMTU, _ifreq(name)), IFNAMSIZ)[0]
+            flags = struct.unpack_from("H", fcntl.ioctl(s, SIOCGIFFLAGS, _ifreq(name)), IFNAMSIZ)[0]
+        except OSError:
+            return None
+    return {"hw_addr": mac, "ifindex": ifindex, "mtu": mtu, "admin_up": bool(flags & IFF_UP),
+            "carrier": bool(flags & IFF_RUNNING)}
 
 
 SIOCETHTOOL = 0x8946

@@ -17,9 +17,15 @@ Rules copied from Open vSwitch 3.1 (observed with --enable-dummy
   the default) fails as with --disable-system: ``failed to create bridge
   br2: Address family not supported by protocol`` and nothing is written.
 * Interface types: ``dummy``, ``internal``, ``dummy-internal``,
-  ``dummy-pmd``, ``patch`` and tunnel types open.  ``system``/``""``/
-  ``tap``/``afxdp`` give ``could not open network device NAME (No such
-  device)``; an unknown type gives ``(Address family not supported by
+  ``dummy-pmd``, ``patch`` and tunnel types open.  On a ``netdev`` bridge
+  ``system``/``""`` name an existing Linux interface: the injected
+  ``probe(name)`` (see `DeviceInfo`) reports it, and its MAC, ifindex, MTU,
+  link and admin state are what the Interface row shows; a name the probe
+  does not find gives ``could not open network device NAME (No such
+  device)``.  ``tap`` on a ``netdev`` bridge creates the tap device, as
+  netdev-linux does.  On ``dummy`` bridges (and without a probe)
+  ``system``/``""``/``tap``, and ``afxdp`` everywhere, give that ENODEV
+  text; an unknown type gives ``(Address family not supported by
   protocol)``.  A failed interface gets ``ofport = -1`` and ``error``.
 * OpenFlow port numbers (`OfportAllocator`, ofproto.c alloc_ofp_port): the
   bridge's own internal interface is LOCAL (65534).  Others ask for
@@ -70,6 +76,9 @@ DUMMY_TYPES = frozenset(("dummy", "dummy-internal", "dummy-pmd", "internal"))
 # Types that name a kernel device: absent under --disable-system and with no
 # datapath of our own for them yet.
 SYSTEM_TYPES = frozenset(("", "system", "tap", "afxdp", "afxdp-nonpmd"))
+# Of those, what a netdev bridge opens: existing interfaces (AF_PACKET) and taps it creates.
+NETDEV_SYSTEM_TYPES = frozenset(("", "system"))
+NETDEV_TAP_TYPES = frozenset(("tap",))
 DATAPATH_VERSION = "<built-in>"
 ZERO_STATS = {k: 0 for k in ("rx_bytes", "rx_custom_packets_1", "rx_custom_packets_2", "rx_packets",
                              "rx_q0_bytes", "rx_q0_packets", "tx_bytes", "tx_packets",
@@ -165,6 +174,19 @@ class PortInfo:
     config: int = 0                      # OFPPC_* bits
     state: int = OFPPS_LIVE              # OFPPS_* bits
     options: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    """What the probe reports about an existing Linux interface (netdev-linux's view)."""
+    hw_addr: str
+    ifindex: int
+    mtu: int
+    link_up: bool
+    admin_up: bool
+
+
+Probe = Callable[[str], "DeviceInfo | None"]
 
 
 @dataclass(frozen=True)
@@ -362,7 +384,8 @@ class Writes:
 class Switch:
     """All bridges of one ovs-vswitchd; `reconfigure` is bridge_reconfigure()."""
 
-    def __init__(self, *, rand: Callable[[int], bytes] = os.urandom):
+    def __init__(self, *, rand: Callable[[int], bytes] = os.urandom, probe: Probe | None = None):
+        self.probe = probe                 # name -> DeviceInfo | None (None: no real devices)
         self.bridges: dict[str, Bridge] = {}
         self.failed_bridges: dict[str, BridgeConfig] = {}
         self.dummy_macs = DummyMacs()
@@ -457,15 +480,37 @@ class Switch:
     def _open_error(self, br: Bridge, i: IfaceConfig) -> str | None:
         """The netdev_open() failure text for this interface type, or None."""
         t = i.type
+        if br.datapath_type == "netdev" and self.probe is not None:
+            if t in NETDEV_TAP_TYPES:
+                return None
+            if t in NETDEV_SYSTEM_TYPES and self._device(i.name) is not None:
+                return None
         if t in SYSTEM_TYPES:
             return f"could not open network device {i.name} ({ENODEV_TEXT})"
         if t not in IFACE_TYPES:
             return f"could not open network device {i.name} ({EAFNOSUPPORT_TEXT})"
         return None
 
+    def _device(self, name: str) -> DeviceInfo | None:
+        """The probe's view of an existing Linux interface (None: no such device)."""
+        try:
+            return self.probe(name) if self.probe is not None else None
+        except Exception:                 # noqa: BLE001  (the probe must not break reconfigure)
+            log.exception("probing %s failed", name)
+            return None
+
+    def _is_real(self, br: Bridge, i: IfaceConfig) -> bool:
+        """An existing Linux interface (or a tap) on a netdev bridge."""
+        return (br.datapath_type == "netdev" and self.probe is not None
+                and (i.type in NETDEV_SYSTEM_TYPES or i.type in NETDEV_TAP_TYPES))
+
     def _iface_mac(self, br: Bridge, i: IfaceConfig) -> str:
         if i.type in TUNNEL_TYPES or i.type == "patch":
             return random_local_mac(self.rand)
+        if self._is_real(br, i):
+            dev = self._device(i.name)
+            if dev is not None:
+                return dev.hw_addr
         return self.dummy_macs.take()
 
     def _configure_bridge(self, br: Bridge, b: BridgeConfig, desired, now: float,
@@ -553,7 +598,18 @@ class Switch:
             info.options = dict(i.options)
             if not new:
                 br.on_port_changed(br, old, info)
-        row = dict(ofport=info.ofport, mac_in_use=info.hw_addr, ifindex=0,
+        ifindex = 0
+        if self._is_real(br, i):
+            dev = self._device(i.name)
+            if dev is not None:
+                old = replace(info)
+                info.hw_addr, info.mtu = dev.hw_addr, dev.mtu
+                info.admin_up, info.link_up = dev.admin_up, dev.link_up
+                info.state = OFPPS_LIVE if dev.link_up else OFPPS_LINK_DOWN
+                ifindex = dev.ifindex
+                if not new and old != info:
+                    br.on_port_changed(br, old, info)
+        row = dict(ofport=info.ofport, mac_in_use=info.hw_addr, ifindex=ifindex,
                    link_state="up" if info.link_up else "down",
                    admin_state="up" if info.admin_up else "down", link_resets=0,
                    statistics=dict(ZERO_STATS), error=[])

@@ -121,6 +121,34 @@ def test_netdev_bridge_is_recorded():
     assert sw.bridges["br1"].datapath_type == "netdev"
 
 
+def test_netdev_bridge_opens_existing_interfaces():
+    from ofproto.bridge import DeviceInfo
+    devs = {"veth1": DeviceInfo("0a:00:00:00:00:07", 42, 1400, False, True)}
+    sw = Switch(probe=devs.get)
+    w = sw.reconfigure(cfg(br("br1", port("veth1", iface("veth1", "system")), port("gone", iface("gone", "")),
+                              port("t1", iface("t1", "tap")), port("x1", iface("x1", "afxdp")),
+                              dp="netdev")), 0)
+    row = w.get("Interface", "i-veth1")
+    assert (row["mac_in_use"], row["ifindex"], row["mtu"], row["link_state"], row["admin_state"]) == (
+        "0a:00:00:00:00:07", 42, 1400, "down", "up")
+    assert w.get("Interface", "i-gone") == {
+        "ofport": -1, "error": "could not open network device gone (No such device)"}
+    assert w.get("Interface", "i-x1")["ofport"] == -1
+    assert w.get("Interface", "i-t1")["ofport"] > 0                # a tap is created, not looked up
+    info = sw.bridges["br1"].port_by_name("veth1")
+    assert (info.type, info.hw_addr, info.link_up) == ("system", "0a:00:00:00:00:07", False)
+    # Carrier comes up: the port changes (observers hear it), the row follows.
+    changed = []
+    sw.bridges["br1"].on_port_changed.connect(lambda b, old, new: changed.append((old.link_up, new.link_up)))
+    devs["veth1"] = DeviceInfo("0a:00:00:00:00:07", 42, 1400, True, True)
+    w = sw.reconfigure(cfg(br("br1", port("veth1", iface("veth1", "system")), dp="netdev"), next_cfg=2), 1)
+    assert w.get("Interface", "i-veth1")["link_state"] == "up" and changed == [(False, True)]
+    # The same interface on a dummy bridge stays unopened, as before.
+    sw = Switch(probe=devs.get)
+    w = sw.reconfigure(cfg(br("br0", port("veth1", iface("veth1", "system")))), 0)
+    assert w.get("Interface", "i-veth1")["ofport"] == -1
+
+
 def test_hwaddr_and_datapath_id_config():
     sw = Switch()
     w = sw.reconfigure(cfg(br("br3", other_config=(("hwaddr", "00:11:22:33:44:55"),))), 0)
