@@ -15,7 +15,8 @@ synchronous ``fn(args) -> str`` over one :class:`~.dpglue.DpGlue` and raises
 * ``fdb/show BRIDGE``, ``fdb/flush [BRIDGE]``;
 * ``netdev-dummy/receive PORT HEX|FLOW [--len N]...``,
   ``netdev-dummy/set-admin-state [PORT] up|down``;
-* ``revalidator/purge``, ``revalidator/wait``, ``upcall/show``.
+* ``revalidator/purge``, ``revalidator/wait``, ``upcall/show``;
+* the ``bond/*`` and ``lacp/*`` commands of :mod:`.bondglue`.
 """
 from __future__ import annotations
 
@@ -50,6 +51,8 @@ def register(unixctl, glue) -> None:
     r("revalidator/purge", "", 0, 0, cmds.purge)
     r("revalidator/wait", "", 0, 0, cmds.wait)
     r("upcall/show", "", 0, 0, cmds.upcall_show)
+    from .bondglue import register as register_bond_commands
+    register_bond_commands(unixctl, glue.bonding)
     return cmds
 
 
@@ -181,6 +184,9 @@ class Commands:
             raise UnixctlError("no such bridge")
         def name(p):
             if isinstance(p, str):                 # xlate learns bundles by Port name
+                bond = bg.bonds.get(p)
+                if bond is not None and bond.members:
+                    return str(bond.members[0])    # OVS: ofbundle_get_a_port()
                 info = bg.bridge.port_by_name(p)
                 p = info.ofport if info is not None else p
             return "LOCAL" if p == 0xFFFE else str(p)

@@ -106,6 +106,7 @@ class IfaceConfig:
     mac: str | None = None
     options: tuple = ()
     mtu_request: int | None = None
+    other_config: tuple = ()             # lacp-port-id, lacp-port-priority, lacp-aggregation-key
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,12 @@ class PortConfig:
     tag: int | None = None
     trunks: tuple = ()
     other_config: tuple = ()
+    # Bonds (a Port with several Interfaces): see ofproto/bondglue.py.
+    bond_mode: str | None = None
+    lacp: str | None = None
+    bond_updelay: int = 0
+    bond_downdelay: int = 0
+    bond_active_slave: str | None = None
 
 
 @dataclass(frozen=True)
@@ -695,13 +702,19 @@ def config_from_idl(tables) -> SwitchConfig:
         return IfaceConfig(uuid=str(r.uuid), name=r.name, type=r.type,
                            ofport_request=_opt(r.ofport_request), ofport=_opt(r.ofport),
                            mac=_opt(r.mac), options=_pairs(r.options),
-                           mtu_request=_opt(r.mtu_request))
+                           mtu_request=_opt(r.mtu_request),
+                           other_config=_pairs(getattr(r, "other_config", {})))
 
     def port(r) -> PortConfig:
         return PortConfig(uuid=str(r.uuid), name=r.name,
                           interfaces=tuple(sorted((iface(i) for i in r.interfaces), key=lambda x: x.name)),
                           mac=_opt(r.mac), tag=_opt(r.tag), trunks=tuple(sorted(r.trunks)),
-                          other_config=_pairs(r.other_config))
+                          other_config=_pairs(r.other_config),
+                          bond_mode=_opt(getattr(r, "bond_mode", None)),
+                          lacp=_opt(getattr(r, "lacp", None)),
+                          bond_updelay=_opt(getattr(r, "bond_updelay", 0)) or 0,
+                          bond_downdelay=_opt(getattr(r, "bond_downdelay", 0)) or 0,
+                          bond_active_slave=_opt(getattr(r, "bond_active_slave", None)))
 
     def controller(r) -> ControllerConfig:
         return ControllerConfig(uuid=str(r.uuid), target=r.target,
@@ -737,10 +750,11 @@ MONITORED = {
                "other_config", "ports", "controller", "flow_tables", "flood_vlans", "status",
                "stp_enable", "rstp_enable", "mcast_snooping_enable"],
     "Port": ["name", "interfaces", "mac", "tag", "trunks", "vlan_mode", "other_config",
-             "bond_mode", "lacp", "fake_bridge"],
+             "bond_mode", "lacp", "fake_bridge", "bond_updelay", "bond_downdelay",
+             "bond_active_slave"],
     "Interface": ["name", "type", "options", "ofport", "ofport_request", "mac", "mac_in_use",
                   "ifindex", "link_state", "admin_state", "mtu", "mtu_request", "link_resets",
-                  "statistics", "error", "status", "other_config"],
+                  "statistics", "error", "status", "other_config", "lacp_current"],
     "Controller": ["target", "connection_mode", "inactivity_probe", "max_backoff", "other_config",
                    "is_connected", "status", "role"],
     "Flow_Table": ["name", "flow_limit", "overflow_policy", "groups", "prefixes"],
@@ -752,7 +766,7 @@ WRITE_ONLY = {
                      "statistics"],
     "Bridge": ["datapath_id", "datapath_version", "status"],
     "Interface": ["mac_in_use", "ifindex", "link_state", "admin_state", "mtu", "link_resets",
-                  "statistics", "error", "status", "ofport"],
+                  "statistics", "error", "status", "ofport", "lacp_current"],
     "Controller": ["is_connected", "status", "role"],
     "Manager": ["is_connected", "status"],
 }

@@ -84,13 +84,14 @@ OFPR_NO_MATCH, OFPR_ACTION = 0, 1
 
 class Owner:
     """What a megaflow's ``owner`` holds: the bridge and the rules to credit."""
-    __slots__ = ("bg", "rules", "packets", "bytes")
+    __slots__ = ("bg", "rules", "packets", "bytes", "bonds")
 
-    def __init__(self, bg, rules):
+    def __init__(self, bg, rules, bonds=()):
         self.bg = bg
         self.rules = rules
         self.packets = 0
         self.bytes = 0
+        self.bonds = bonds              # (Bond, flow, vlan) to account bytes to
 
 
 class Backend:
@@ -123,6 +124,7 @@ class BridgeGlue:
         self.sync_config()
         self.dirty = False
         self.xports = None                  # ofport -> xlate.XPort, rebuilt when dirty
+        self.bonds: dict = {}               # Port name -> bond.Bond (bondglue keeps it)
         self.miss_to_controller = False     # as the cached xlate context has it
 
     def sync_config(self) -> None:
@@ -175,6 +177,8 @@ class DpGlue:
         self._stats_due = 0.0
         self.recirc = xlate.RecircIds()      # frozen states of controller actions
         self.n_packet_ins = 0
+        from .bondglue import Bonding
+        self.bonding = Bonding(self)         # bonds and LACP (ofproto/bondglue.py)
         from datapath.ioloop import PortDriver
         self.driver = PortDriver(self._frames_from_driver)
 
@@ -383,6 +387,10 @@ class DpGlue:
                 return
 
     def receive(self, be: Backend, dp_no: int, frames) -> None:
+        if self.bonding.lacp_rx:
+            frames = self.bonding.take_lacp(be.type, dp_no, frames)
+            if not frames:
+                return
         self._revalidate_dirty()
         res = be.dp.receive_batch(dp_no, frames, self.dp_now())
         self._send(be, res)
@@ -416,7 +424,9 @@ class DpGlue:
         if xr is None:
             return None
         self._side_effects(bg, xr)
-        owner = Owner(bg, xr.rules)
+        owner = Owner(bg, xr.rules, xr.bond_accounts)
+        for b, f, vlan in xr.bond_accounts:
+            b.account(f, len(up.packet), vlan)
         # The upcall's own packet is credited here (OVS: xlate with stats);
         # the megaflow does not count it.
         self._credit(bg, xr.rules, 1, len(up.packet))
@@ -506,14 +516,15 @@ class DpGlue:
                     admin_up=info.admin_up, link_up=info.link_up,
                     no_flood=bool(info.config & 0x10), no_fwd=bool(info.config & 0x20),
                     no_packet_in=bool(info.config & 0x40), tag=tag, trunks=trunks,
-                    bundle=info.port_name or info.name)
+                    bundle=info.port_name or info.name,
+                    may_enable=self.bonding.may_enable(bg, ofport))
             bg.xports = ports
         ofp = bg.ofproto
         miss = bg.miss_to_controller = self._miss_to_controller(bg)
         return xlate.XlateContext(bridge=bg.name, flows=ofp.flows.tables if ofp else None,
                                   groups=ofp.flows.groups if ofp else None, ports=bg.xports,
                                   mac=bg.macs, now=self.clock(), miss_to_controller=miss,
-                                  recirc=self.recirc)
+                                  recirc=self.recirc, bonds=bg.bonds)
 
     @staticmethod
     def _miss_to_controller(bg) -> bool:
@@ -561,6 +572,8 @@ class DpGlue:
         if dp_ > 0:
             o.packets, o.bytes = mf.packets, mf.bytes
             self._credit(o.bg, o.rules, dp_, db)
+            for b, f, vlan in o.bonds:
+                b.account(f, db, vlan)
 
     # ------------------------------------------------------------------ revalidation
     def _revalidate_dirty(self) -> None:
@@ -588,6 +601,7 @@ class DpGlue:
                 if xr is None or xr.slow:
                     return None
                 o.rules = xr.rules
+                o.bonds = xr.bond_accounts
                 mask = dict(xr.wc)
                 mask["in_port"] = 0xFFFFFFFF
                 return tuple(xr.actions), mask
@@ -605,6 +619,8 @@ class DpGlue:
             be.dp.flow_flush()
 
     def run_timers(self) -> None:
+        if self.bonding.ports:
+            self.bonding.run()
         self._revalidate_dirty()
         now = self.clock()
         dpnow = self.dp_now()

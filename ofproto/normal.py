@@ -30,6 +30,13 @@ one):
 
 What it un-wildcards, as OVS: ``dl_src``, ``dl_dst``, the VID and CFI bits of
 ``vlan_tci`` (``in_port`` is always exact).
+
+Bonds (``ctx.bonds``: bundle name -> :class:`~.bond.Bond`): a frame received
+on a bond member must pass ``Bond.check_admissibility`` (only the active
+member takes broadcast; in balance-slb a source MAC learned on another port
+means the frame looped back) before it is learned; output to a bond goes to
+the member ``Bond.choose_output`` picks for the output VLAN (it un-wildcards
+what it hashes), and the choice is recorded for byte accounting.
 """
 
 from __future__ import annotations
@@ -253,6 +260,9 @@ def xlate_normal(x) -> None:
         x.report("detail", "packet has reserved destination MAC, dropping")
         return
     mac = ctx.mac
+    bond = ctx.bonds.get(in_xp.bundle_key) if in_xp is not None and ctx.bonds else None
+    if bond is not None and not _bond_admits(x, bond, in_xp, vlan):
+        return
     if x.side_effects and mac is not None and in_xp is not None:
         src = flow.get("dl_src", 0)
         if mac.may_learn(vlan, src) and mac.lookup(vlan, src) != in_xp.bundle_key:
@@ -294,9 +304,54 @@ def _bundle_port(ctx, key):
     return None
 
 
+def _is_gratuitous_arp(x) -> bool:
+    """OVS ``is_gratuitous_arp``, un-wildcarding what it reads."""
+    f = x.flow
+    if f.get("dl_type", 0) != 0x0806 or f.get("dl_dst", 0) != 0xFFFFFFFFFFFF:
+        return False
+    x.unwild("nw_proto")
+    if f.get("nw_proto", 0) == 2:            # ARP reply
+        return True
+    if f.get("nw_proto", 0) == 1:            # request for its own address
+        x.unwild("nw_src")
+        x.unwild("nw_dst")
+        return f.get("nw_src", 0) == f.get("nw_dst", 0)
+    return False
+
+
+def _bond_admits(x, bond, in_xp, vlan) -> bool:
+    """OVS ``is_admissible`` for a frame received on a bond member."""
+    flow = x.flow
+    verdict = bond.check_admissibility(in_xp.ofport, flow.get("dl_dst", 0)).value
+    if verdict == "accept":
+        return True
+    if verdict == "drop":
+        x.report("detail", "bonding refused admissibility, dropping")
+        return False
+    mac = x.ctx.mac
+    port = mac.lookup(vlan, flow.get("dl_src", 0), x.ctx.now) if mac is not None else None
+    if port is not None and port != in_xp.bundle_key and not _is_gratuitous_arp(x):
+        x.report("detail", "SLB bond thinks this packet looped back, dropping")
+        return False
+    return True
+
+
+_HASHED = ("dl_src", "dl_type", "nw_src", "nw_dst", "ipv6_src", "ipv6_dst", "nw_proto",
+           "tp_src", "tp_dst", "nw_frag")
+
+
 def _output_normal(x, p, vlan, inner, pcp) -> None:
     outer, inn = output_vlans(port_vlan_config(p), vlan, inner)
     flow = x.flow
+    bond = x.ctx.bonds.get(p.bundle_key) if x.ctx.bonds else None
+    if bond is not None:
+        member = bond.choose_output(flow, x.wc, outer)
+        mp = x.ctx.ports.get(member) if member is not None else None
+        if mp is None:
+            x.report("detail", f"no enabled member of bond {p.bundle_name}, dropping")
+            return
+        x.bond_accounts.append((bond, {k: flow.get(k, 0) for k in _HASHED}, outer))
+        p = mp
     saved = {k: flow.get(k, 0) for k in ("vlan_tci", "vlan_tpid", "vlan_tci1", "vlan_tpid1")}
     if outer or (p.priority_tags and pcp):
         flow["vlan_tci"] = outer | pcp << 13 | VLAN_CFI

@@ -206,6 +206,8 @@ class Vswitchd:
         cfg = bridge_mod.config_from_idl(idl.tables)
         self.coverage.inc("bridge_reconfigure")
         writes = self.switch.reconfigure(cfg, time.monotonic())
+        self.dpglue.bonding.reconfigure()
+        self.dpglue.bonding.writes(writes)
         if cfg.uuid is not None and cfg.cur_cfg != cfg.next_cfg:
             writes.set("Open_vSwitch", cfg.uuid, cur_cfg=cfg.next_cfg)
         self._controller_writes(cfg, writes)

@@ -50,8 +50,13 @@ depth 64", error "Recursion too deep") and 4096 resubmits in all
 (``MAX_RESUBMITS``).
 
 Not done: MPLS push/pop (reported, translation ignores them), patch ports,
-tunnels, conntrack (``ct`` is recorded as an error), mirrors, STP, bonds in
-NORMAL (a bond's first member is used), sampling, meters.  Select groups use
+tunnels, conntrack (``ct`` is recorded as an error), mirrors, STP, sampling,
+meters.  Bonds: ``ctx.bonds`` maps a bundle (Port name) to its
+:class:`~.bond.Bond`; NORMAL asks it for the output member and for input
+admissibility (:mod:`.normal`), and records ``(bond, flow, vlan)`` in
+``XlateResult.bond_accounts`` for the caller to account the megaflow's bytes.
+``XPort.may_enable`` (carrier and LACP) is the liveness ``bundle``,
+``bundle_load`` and group watch ports see.  Select groups use
 a symmetric L2-L4 hash of the flow (OVS's "default" selection method) but
 not OVS's exact hash function, so the bucket picked may differ from OVS's.
 """
@@ -102,6 +107,7 @@ class XPort:
     vlan_mode: str | None = None        # access, trunk, native-tagged, native-untagged, dot1q-tunnel
     priority_tags: bool = False
     bundle: str | None = None
+    may_enable: bool = True             # OVS ofport->may_enable: carrier (and LACP for bond members)
 
     @property
     def bundle_key(self):
@@ -113,7 +119,7 @@ class XPort:
 
     @property
     def live(self) -> bool:
-        return self.admin_up and self.link_up
+        return self.admin_up and self.link_up and self.may_enable
 
 
 class RecircIds:
@@ -148,6 +154,7 @@ class XlateContext:
     miss_to_controller: bool = False
     forward_bpdu: bool = False
     recirc: RecircIds = dataclasses.field(default_factory=RecircIds)
+    bonds: dict = dataclasses.field(default_factory=dict)     # bundle name -> bond.Bond
 
     def dp_port(self, ofport: int) -> int | None:
         p = self.ports.get(ofport)
@@ -189,6 +196,7 @@ class XlateResult:
     error: str | None = None
     slow: bool = False
     groups_hit: list = dataclasses.field(default_factory=list)   # (group_id, bucket index)
+    bond_accounts: list = dataclasses.field(default_factory=list)  # (Bond, flow, vlan)
 
     @property
     def side_effects(self) -> list:
@@ -287,6 +295,7 @@ class _Xlate:
         self.groups_hit: list = []
         self.in_group = False
         self.slow = False
+        self.bond_accounts: list = []
 
     # -------------------------------------------------------------- helpers
     def report(self, kind: str, text: str) -> list | None:
@@ -640,7 +649,7 @@ def translate(ctx: XlateContext, flow: dict, packet: bytes | None = None, *, tra
                        rules=x.rules, packet_ins=x.packet_ins, learned_flows=x.learned_flows,
                        mac_learned=x.learned, mac_changed=x.mac_changed, trace=x.root,
                        error=_ERRORS.get(x.error) if x.error else None, slow=x.slow,
-                       groups_hit=x.groups_hit)
+                       groups_hit=x.groups_hit, bond_accounts=x.bond_accounts)
 
 
 __all__ = ["XPort", "XlateContext", "XlateResult", "PacketIn", "TraceNode", "RecircIds",

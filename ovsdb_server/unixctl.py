@@ -83,7 +83,9 @@ class UnixctlServer:
 
     def _list_commands(self, args) -> str:
         lines = ["The available commands are:\n"]
-        lines += ["  %-23s %s\n" % (name, self.commands[name].usage) for name in sorted(self.commands)]
+        # A command registered with usage None is a hidden alias (OVS: deprecated names).
+        lines += ["  %-23s %s\n" % (name, self.commands[name].usage) for name in sorted(self.commands)
+                  if self.commands[name].usage is not None]
         return "".join(lines)
 
     async def execute(self, method: str, params: list) -> tuple[bool, str]:
