@@ -90,6 +90,7 @@ and keep every index exact: the stage counts and the tries count distinct
 values-tuples, a subtable's maximum priority is kept from a per-priority
 count, a subtable whose last rule leaves is dropped, and the visiting order
 is re-sorted lazily by the next lookup after a change of any maximum.
+:meth:`Classifier.clear` empties the classifier in one pass (delete-all).
 Nothing here blocks or does I/O; the classifier is not thread-safe, and
 :meth:`Classifier.rules` and the other iterators must be drained before the
 classifier is modified.
@@ -390,6 +391,7 @@ class Classifier:
         self._seq = 0
         self._n = 0
         self._canon: dict[tuple, tuple] = {}           # raw (member, mask) order -> canonical
+        self._last_mask: tuple = (None, None)          # (FlowMatch, its canonical mask)
         self._tries = {f: PrefixTrie(_width(f)) for f in prefix_fields if _width(f)}
 
     # -- counts -------------------------------------------------------------
@@ -409,12 +411,17 @@ class Classifier:
 
     # -- locating -----------------------------------------------------------
     def _mask_of(self, match: FlowMatch) -> tuple:
+        last = self._last_mask
+        if last[0] is match:                # find_exactly then insert: the same match
+            return last[1]
         raw = tuple([(m, vm[1]) for m, vm in match.items()])
         canon = self._canon.get(raw)
         if canon is None:
             if len(self._canon) > 4096:
                 self._canon.clear()
             canon = self._canon[raw] = tuple(sorted(raw, key=lambda x: _rank(x[0])))
+        if type(match) is FlowMatch:        # immutable: may be remembered
+            self._last_mask = (match, canon)
         return canon
 
     def _locate(self, match: FlowMatch):
@@ -509,6 +516,29 @@ class Classifier:
                 st.max_priority = max(st.priorities)
                 self._dirty = True
         return True
+
+    def clear(self, graveyard: list | None = None) -> list:
+        """Remove every rule at once; returns them in :meth:`rules` order.
+        With ``graveyard``, the old index structures are appended to it
+        instead of being freed now (the caller frees them later, off the
+        request's path)."""
+        out = []
+        add = out.append
+        for st in self._subtables.values():
+            for r in st.table.values():
+                while r is not None:
+                    add(r)
+                    nxt = r._next
+                    r._next = r._subtable = None
+                    r = nxt
+        if graveyard is not None:
+            graveyard.append((self._subtables, self._tries))
+        self._subtables = {}
+        self._order = []
+        self._dirty = False
+        self._n = 0
+        self._tries = {f: PrefixTrie(t.width) for f, t in self._tries.items()}
+        return out
 
     # -- queries ------------------------------------------------------------
     def find_exactly(self, match, priority: int) -> Rule | None:

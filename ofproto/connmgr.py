@@ -18,10 +18,13 @@ and runs, in its own cancel scope:
   connected controller removes it).
 
 Each connection is an :class:`~.ofconn.OFConn` driven by two tasks: the
-reader feeds ``receive_data`` and the writer drains ``data_to_send`` when
-woken (``conn.on_output``) or when ``conn.get_timer()`` is due
-(inactivity probes: ``Controller.inactivity_probe``, default 5 s;
-management connections are not probed).
+reader feeds ``receive_data`` and writes the replies of what it read at once
+(non-blocking, no task switch: ``ovs-ofctl add-flows`` waits for a barrier
+reply after every flow_mod); the writer sends what did not fit and drains
+``data_to_send`` when woken (``conn.on_output``: messages queued by others)
+or when ``conn.get_timer()`` is due (inactivity probes:
+``Controller.inactivity_probe``, default 5 s; management connections are not
+probed).
 
 Controller status (bridge.c refresh_controller_status, connmgr.c
 connmgr_get_controller_info): each active controller target keeps an

@@ -70,6 +70,14 @@ from .ofputil import (OFPG_ANY, OFPP_ANY, OFPRR_DELETE, OFPRR_EVICTION, OFPRR_HA
                       FlowStatsRequest, groups_of, meters_of, output_ports)
 
 DEFAULT_MAX_ENTRIES = 1000000
+_NONE = frozenset()
+
+# What a delete-all took out of the tables, freed by the next expire() (at most
+# a timer period later) rather than before the reply: releasing 100,000 rules
+# costs about as much as removing them.  ovs-vswitchd likewise frees deleted
+# rules after an RCU grace period (ovsrcu_postpone).  Module-wide so that
+# bundle snapshots (deepcopy of the tables) do not copy it.
+_GRAVEYARD: list = []
 
 
 class FlowRule(Rule):
@@ -79,7 +87,7 @@ class FlowRule(Rule):
 
     __slots__ = ("table_id", "cookie", "ofpacts", "flags", "idle_timeout", "hard_timeout",
                  "importance", "created", "modified", "used", "removed", "n_packets",
-                 "n_bytes", "added_version", "_groups", "_meters", "_outs")
+                 "n_bytes", "added_version", "_groups", "_meters", "_outs", "_wire")
 
     def __init__(self, table_id, match, priority, *, cookie=0, ofpacts=(), flags=frozenset(),
                  idle_timeout=0, hard_timeout=0, importance=0, now=0.0, added_version=4):
@@ -100,9 +108,10 @@ class FlowRule(Rule):
 
     def set_ofpacts(self, ofpacts):
         self.ofpacts = tuple(ofpacts)
-        self._groups = groups_of(self.ofpacts)
-        self._meters = meters_of(self.ofpacts)
+        self._groups = groups_of(self.ofpacts) or _NONE      # shared when empty (memory)
+        self._meters = meters_of(self.ofpacts) or _NONE
         self._outs = None
+        self._wire = None          # ((family, version), encoded match+actions), for dumps
 
     @property
     def groups(self) -> set:
@@ -208,6 +217,12 @@ class FlowTables:
     def _matching(self, tids, match, priority, strict, cookie, cookie_mask,
                   out_port=OFPP_ANY, out_group=OFPG_ANY):
         out = []
+        if (not strict and not match and not cookie_mask and out_port == OFPP_ANY
+                and out_group == OFPG_ANY):             # no filter: every rule (dumps)
+            for t in tids:
+                if len(self._cls[t]):
+                    out.extend(self._cls[t].rules())
+            return out
         for t in tids:
             c = self._cls[t]
             if strict:
@@ -302,6 +317,9 @@ class FlowTables:
             return self._modify(spec, now, cmd == "modify_strict")
         if cmd in ("delete", "delete_strict"):
             tids = self._tables_for(spec.table_id, True)
+            if (cmd == "delete" and not spec.match and not spec.cookie_mask
+                    and spec.out_port == OFPP_ANY and spec.out_group == OFPG_ANY):
+                return self._delete_all(tids, now)
             rules = self._matching(tids, spec.match, spec.priority, cmd == "delete_strict",
                                    spec.cookie, spec.cookie_mask, spec.out_port, spec.out_group)
             res = ModResult()
@@ -310,6 +328,25 @@ class FlowTables:
                 res.deleted.append((r, OFPRR_DELETE))
             return res
         raise OFPError("OFPFMFC_BAD_COMMAND", detail=f"command {cmd}")
+
+    def _delete_all(self, tids, now: float) -> ModResult:
+        """A delete that selects every rule of ``tids``: empty the classifiers
+        wholesale (``del-flows``), with the same result as one by one."""
+        res = ModResult()
+        out = res.deleted
+        timed = self._timed
+        if len(_GRAVEYARD) > 64:            # nobody runs expire(): do not hoard
+            _GRAVEYARD.clear()
+        for t in tids:
+            if not len(self._cls[t]):
+                continue
+            for r in self._cls[t].clear(_GRAVEYARD):
+                if r._groups or r._meters or r in timed:
+                    self._unindex(r)
+                r.removed = now
+                out.append((r, OFPRR_DELETE))
+        _GRAVEYARD.append(out)
+        return res
 
     def _add(self, spec: FlowModSpec, now: float) -> ModResult:
         tid = 0 if spec.table_id == OFPTT_ALL else spec.table_id
@@ -391,6 +428,7 @@ class FlowTables:
     def expire(self, now: float) -> list:
         """Remove and return ``[(rule, OFPRR_IDLE_TIMEOUT|OFPRR_HARD_TIMEOUT)]``
         for every rule whose timeout has passed."""
+        _GRAVEYARD.clear()                  # frees what delete-alls left there
         out = []
         for r in list(self._timed):
             e = r.expiry()

@@ -344,6 +344,10 @@ class OFConn:
             self._receive_hello(raw)
             return
         version, mtype = raw[0], raw[1]
+        if len(raw) == 8 and version == self.version and mtype == _BARRIER_REQUEST[version]:
+            # The reply ovs-ofctl waits for after every flow_mod: no decoding needed.
+            self.send(bytes((version, mtype + 1, 0, 8)) + raw[4:8])
+            return
         if version != self.version and mtype not in (0, 1, 2, 3):
             # vconn.c: only HELLO/ERROR/ECHO may come in another version.
             self._send_error(OFPError("OFPBRC_BAD_VERSION", raw[:64]), raw)
@@ -598,6 +602,9 @@ def _is_stats_request(msg) -> bool:
     key = type(msg)._keys.get(msg.version, ())
     return len(key) >= 2 and key[1] == (16 if msg.version == 1 else 18)
 
+
+# OFPT_BARRIER_REQUEST by version (OF1.0 numbers differ); the reply is the next type.
+_BARRIER_REQUEST = {1: 18, 2: 20, 3: 20, 4: 20, 5: 20, 6: 20}
 
 # Messages about the session itself.
 SESSION_HANDLERS: dict[type, Callable] = {

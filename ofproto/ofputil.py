@@ -53,7 +53,9 @@ Public names
 ------------
 ``FlowModSpec``, ``decode_flow_mod(msg, *, table_id_ext, max_ports=OFPP_MAX,
 n_tables=255)``, ``FlowStatsRequest``, ``decode_flow_stats_request(msg)``,
-``encode_flow_stats_replies(request_msg, rules, now)``,
+``encode_flow_stats_replies(request_msg, rules, now)`` (and
+``encode_flow_stats_wire``, the same replies as bytes, built from each rule's
+cached encoded match and actions: dump-flows),
 ``encode_aggregate_reply(request_msg, packets, bytes, flows)``,
 ``encode_flow_removed(rule, reason, version, nx_format)``,
 ``canonical_actions(actions)``, ``canonical_instructions(insts)``,
@@ -73,7 +75,7 @@ from .ofp import OFPError
 from .ofp import actions as A
 from .ofp import instructions as I
 from .ofp.fields import field_for
-from .ofp.match import FlowMatch, Match10, OxmMatch, Tlv
+from .ofp.match import _PREREQS, FlowMatch, Match10, OxmMatch, Tlv
 from .ofp.messages import FlowMod, FlowRemoved
 from .ofp.multipart import (AggregateStatsReply, AggregateStatsRequest, FlowStats,
                             FlowStatsReply, _pack_flow_stats)
@@ -133,7 +135,27 @@ def _flag_table(version):
     return _WIRE_FLAGS[min(version, 4)]
 
 
+_FLAGS_CACHE: dict = {}
+
+
 def flags_from_wire(raw: int, version: int) -> frozenset:
+    key = (raw, min(version, 4))
+    hit = _FLAGS_CACHE.get(key)
+    if hit is None:
+        hit = _flags_from_wire(raw, version)
+        if len(_FLAGS_CACHE) < 1024:
+            _FLAGS_CACHE[key] = hit
+    return hit
+
+
+def _with_reset_counts(flags: frozenset) -> frozenset:
+    hit = _FLAGS_CACHE.get(flags)
+    if hit is None:
+        hit = _FLAGS_CACHE[flags] = flags | {"reset_counts"}
+    return hit
+
+
+def _flags_from_wire(raw: int, version: int) -> frozenset:
     table = _flag_table(version)
     out = set()
     for bit in range(16):
@@ -145,8 +167,17 @@ def flags_from_wire(raw: int, version: int) -> frozenset:
     return frozenset(out)
 
 
+_WIRE_CACHE: dict = {}
+
+
 def flags_to_wire(flags, version: int) -> int:
-    return sum(b for b, n in _flag_table(version).items() if n in flags)
+    key = (flags, min(version, 4)) if type(flags) is frozenset else None
+    hit = _WIRE_CACHE.get(key) if key is not None else None
+    if hit is None:
+        hit = sum(b for b, n in _flag_table(version).items() if n in flags)
+        if key is not None and len(_WIRE_CACHE) < 1024:
+            _WIRE_CACHE[key] = hit
+    return hit
 
 
 # ---------------------------------------------------------------- specs
@@ -179,6 +210,17 @@ class FlowModSpec:
     @property
     def modify_cookie(self) -> bool:
         return self.new_cookie != UINT64_MAX
+
+
+_SPEC_FIELDS = frozenset(f.name for f in dataclasses.fields(FlowModSpec))
+
+
+def _new_spec(**kw) -> FlowModSpec:
+    """``FlowModSpec(**kw)`` with every field given, without the frozen
+    dataclass's per-field ``object.__setattr__`` (one per flow_mod)."""
+    spec = object.__new__(FlowModSpec)
+    spec.__dict__.update(kw)
+    return spec
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -258,8 +300,31 @@ def _canon_tlv(tlv):
     return tlv
 
 
+_CANONICAL: dict = {}
+
+
 def canonical_actions(actions) -> list:
     """Wire actions of any version -> canonical ofpacts (see module doc)."""
+    return list(_canonical_tuple(actions))
+
+
+def _canonical_tuple(actions) -> tuple:
+    """:func:`canonical_actions` as a tuple shared by equal action lists
+    (actions are immutable; rules with the same actions share one tuple)."""
+    try:
+        hit = _CANONICAL.get(actions) if type(actions) is tuple else None
+    except TypeError:                       # an unhashable action
+        return tuple(_canonical_actions(actions))
+    if hit is None:
+        hit = tuple(_canonical_actions(actions))
+        if type(actions) is tuple:
+            if len(_CANONICAL) >= 4096:
+                _CANONICAL.clear()
+            _CANONICAL[actions] = hit
+    return hit
+
+
+def _canonical_actions(actions) -> list:
     out = []
     for a in actions:
         conv = _CANON.get(type(a))
@@ -268,17 +333,34 @@ def canonical_actions(actions) -> list:
         elif type(a) is A.SetField:
             a = A.SetField(tlv=_canon_tlv(a.tlv))
         elif type(a) in (A.NxClone, A.NxCt):
-            a = dataclasses.replace(a, actions=tuple(canonical_actions(a.actions)))
+            a = dataclasses.replace(a, actions=tuple(_canonical_actions(a.actions)))
         out.append(a)
     return out
 
 
+_CANONICAL_INSTS: dict = {}
+
+
 def canonical_instructions(insts) -> tuple:
+    """Wire instructions -> canonical ofpacts; equal lists share one result."""
+    try:
+        hit = _CANONICAL_INSTS.get(insts)
+    except TypeError:                       # an unhashable action
+        return _canonical_instructions(insts)
+    if hit is None:
+        hit = _canonical_instructions(insts)
+        if len(_CANONICAL_INSTS) >= 4096:
+            _CANONICAL_INSTS.clear()
+        _CANONICAL_INSTS[insts] = hit
+    return hit
+
+
+def _canonical_instructions(insts) -> tuple:
     meter, apply_, clear, write, md, goto = None, [], None, None, None, None
     for i in insts:
         t = type(i)
         if t is I.ApplyActions:
-            apply_ = canonical_actions(i.actions)
+            apply_ = list(_canonical_tuple(i.actions))
         elif t is I.WriteActions:
             write = I.WriteActions(tuple(canonical_actions(i.actions)))
         elif t is I.ClearActions:
@@ -429,12 +511,26 @@ def encode_ofpacts(ofpacts, version: int, match=None) -> tuple:
     return tuple(out)
 
 
+_NESTS: dict = {}        # action type -> has an ``actions`` list (clone, ct, write_actions)
+
+
 def _walk(ofpacts):
-    for x in ofpacts:
-        yield x
-        sub = getattr(x, "actions", None)
-        if sub:
-            yield from _walk(sub)
+    """Every ofpact, nested actions right after their container (OVS's
+    OFPACT_FOR_EACH_FLATTENED); ``ofpacts`` itself when nothing nests."""
+    out = None
+    for i, x in enumerate(ofpacts):
+        t = type(x)
+        nests = _NESTS.get(t)
+        if nests is None:
+            nests = _NESTS[t] = hasattr(x, "actions")
+        if nests and x.actions:
+            if out is None:
+                out = list(ofpacts[:i])
+            out.append(x)
+            out.extend(_walk(x.actions))
+        elif out is not None:
+            out.append(x)
+    return ofpacts if out is None else out
 
 
 def output_ports(ofpacts) -> set:
@@ -449,12 +545,29 @@ def output_ports(ofpacts) -> set:
     return out
 
 
-def groups_of(ofpacts) -> set:
-    return {a.group_id for a in _walk(ofpacts) if type(a) is A.Group}
+_REFS: dict = {}     # id(ofpacts) -> (ofpacts, groups, meters); the entry pins the tuple
 
 
-def meters_of(ofpacts) -> set:
-    return {a.meter_id for a in _walk(ofpacts) if type(a) is I.MeterInstruction}
+def _refs(ofpacts) -> tuple:
+    hit = _REFS.get(id(ofpacts))
+    if hit is None or hit[0] is not ofpacts:
+        flat = _walk(ofpacts)
+        hit = (ofpacts,
+               frozenset([a.group_id for a in flat if type(a) is A.Group]),
+               frozenset([a.meter_id for a in flat if type(a) is I.MeterInstruction]))
+        if type(ofpacts) is tuple:          # immutable: may be remembered
+            if len(_REFS) >= 4096:
+                _REFS.clear()
+            _REFS[id(ofpacts)] = hit
+    return hit
+
+
+def groups_of(ofpacts) -> frozenset:
+    return _refs(ofpacts)[1]
+
+
+def meters_of(ofpacts) -> frozenset:
+    return _refs(ofpacts)[2]
 
 
 # ---------------------------------------------------------------- validation
@@ -471,7 +584,6 @@ def check_ofpacts(ofpacts, match: FlowMatch, version: int, table_id: int,
                   max_ports: int = OFPP_MAX, n_tables: int = 255) -> None:
     """``ofpacts_check_consistency``: output ports, goto_table, set_field
     prerequisites, and the OF1.1+-only consistency checks."""
-    from .ofp.match import _PREREQS
     ctx = None
     for a in _walk(ofpacts):
         t = type(a)
@@ -512,7 +624,7 @@ def decode_flow_mod(msg, *, table_id_ext: bool = False, max_ports: int = OFPP_MA
     nx = isinstance(msg, NxFlowMod)
     if nx or v == 1:
         match = msg.match.to_flow()
-        ofpacts = tuple(canonical_actions(msg.actions))
+        ofpacts = _canonical_tuple(msg.actions)
         cmd = msg.command
         if table_id_ext:
             table_id = msg.table_id
@@ -548,14 +660,14 @@ def decode_flow_mod(msg, *, table_id_ext: bool = False, max_ports: int = OFPP_MA
                        else "OFPFMFC_TABLE_FULL")
     command = COMMANDS[cmd]
     if command == "add" and v in (1, 2):
-        flags = flags | {"reset_counts"}    # OVS: OF1.0/1.1 adds always reset counters
+        flags = _with_reset_counts(flags)   # OVS: OF1.0/1.1 adds always reset counters
     if command == "add" and new_cookie == UINT64_MAX:
         new_cookie = cookie
     if command.startswith("delete"):
         ofpacts = ()
     else:
         check_ofpacts(ofpacts, match, 1 if nx else v, table_id, max_ports, n_tables)
-    return FlowModSpec(command=command, table_id=table_id, match=match, priority=msg.priority,
+    return _new_spec(command=command, table_id=table_id, match=match, priority=msg.priority,
                        cookie=cookie, cookie_mask=cookie_mask, new_cookie=new_cookie,
                        idle_timeout=msg.idle_timeout, hard_timeout=msg.hard_timeout,
                        importance=importance, flags=frozenset(flags), out_port=out_port,
@@ -667,6 +779,119 @@ def encode_flow_stats_replies(request_msg, rules, now: float) -> list:
     parts.append(cur)
     return [cls(version=v, xid=req.xid, flags=1 if i < len(parts) - 1 else 0, stats=tuple(p))
             for i, p in enumerate(parts)]
+
+
+def _entry_tail(rule, fam: str, v: int):
+    """The parts of a rule's flow stats entry that change only with its
+    actions: ``(tail bytes, nx match_len, wire flags)``, cached on the rule
+    for the last (family, version) asked when it has a ``_wire`` slot (a
+    FlowRule; its ``set_ofpacts`` clears the cache)."""
+    cache = getattr(rule, "_wire", False)
+    key = (fam, v)
+    if cache and cache[0] == key:
+        return cache[1]
+    match = rule.match
+    if fam == "nx":
+        nxm = OxmMatch.pack_flow(match, oxm=False)
+        hit = (nxm + bytes((-len(nxm)) & 7) + _packed_ofpacts(rule.ofpacts, 1, match, v),
+               len(nxm), 0)
+    elif fam == "of10":
+        hit = ((_m10(match).pack(), _packed_ofpacts(rule.ofpacts, 1, match, 1)), 0, 0)
+    else:
+        body = OxmMatch.pack_flow(match, version=v)
+        n = 4 + len(body)
+        hit = (struct.pack("!HH", 1, n) + body + bytes((-n) & 7)
+               + _packed_ofpacts(rule.ofpacts, v, match, v),
+               0, flags_to_wire(rule.flags, v) if v >= 3 else 0)
+    if cache is not False:
+        rule._wire = (key, hit)         # one (family, version) at a time: memory
+    return hit
+
+
+_PACKED: dict = {}
+
+
+def _packed_ofpacts(ofpacts, version: int, match, wire_version: int) -> bytes:
+    """Wire bytes of ``encode_ofpacts(ofpacts, version, match)`` (actions, or
+    instructions for OF1.1+) packed for ``wire_version``, shared by rules with
+    equal actions.  The match matters only through nw_proto and VLAN presence."""
+    # Rules usually share their ofpacts tuple (decode_flow_mod): look it up by
+    # identity first (the entry keeps the tuple alive, so the id stays its own).
+    key = (id(ofpacts), version, wire_version, match.value("nw_proto"), _vlan_present(match))
+    hit = _PACKED.get(key)
+    if hit is not None and hit[0] is ofpacts:
+        return hit[1]
+    enc = encode_ofpacts(ofpacts, version, match)
+    packed = (A.pack_actions(enc, wire_version) if version == 1
+              else I.pack_instructions(enc, wire_version))
+    if len(_PACKED) >= 4096:
+        _PACKED.clear()
+    _PACKED[key] = (ofpacts, packed)
+    return packed
+
+
+def encode_flow_stats_wire(request_msg, rules, now: float) -> list:
+    """The encoded messages of :func:`encode_flow_stats_replies` (the same
+    bytes), built from each rule's cached match and actions (dump-flows)."""
+    req = _request(request_msg)
+    v, fam = req.version, req.family
+    if v >= 6 and fam == "of11":
+        raise OFPError("OFPBRC_BAD_STAT", detail="OF1.5 flow stats (OXS) not supported yet")
+    cls = NxFlowStatsReply if fam == "nx" else FlowStatsReply
+    nx_pack, of10_pack = _NX_FS_PACK, _OF10_FS_PACK
+    of10_pack2, of11_pack = _OF10_FS2_PACK, _OF11_FS_PACK
+    parts, cur = [], []
+    head = cls(version=v, xid=req.xid, flags=0, stats=()).encode()
+    prefix = size = len(head)
+    for r in rules:
+        tail, mlen, wflags = _entry_tail(r, fam, v)
+        ms = int(round((now - r.created) * 1000))
+        if ms < 0:
+            ms = 0
+        sec, nsec = ms // 1000, (ms % 1000) * 1000000
+        flags = r.flags
+        pk = UINT64_MAX if "no_packet_counts" in flags else r.n_packets
+        by = UINT64_MAX if "no_byte_counts" in flags else r.n_bytes
+        if fam == "nx":
+            idle = max(0, int((now - r.used) * 1000)) // 1000          # _age, inlined
+            hard = max(0, int((now - r.modified) * 1000)) // 1000
+            e = nx_pack(48 + len(tail), r.table_id, sec, nsec, r.priority, r.idle_timeout,
+                        r.hard_timeout, mlen, idle + 1 if idle < 0xFFFF else 0xFFFF,
+                        hard + 1 if hard < 0xFFFF else 0xFFFF, r.cookie, pk, by) + tail
+        elif fam == "of10":
+            m10, acts = tail
+            e = (of10_pack(88 + len(acts), r.table_id) + m10
+                 + of10_pack2(sec, nsec, r.priority, r.idle_timeout, r.hard_timeout, r.cookie,
+                              pk, by) + acts)
+        else:
+            e = of11_pack(48 + len(tail), r.table_id, sec, nsec, r.priority, r.idle_timeout,
+                          r.hard_timeout, wflags, r.importance if v >= 5 else 0, r.cookie,
+                          pk, by) + tail
+        n = len(e)
+        if cur and size + n > MAX_REPLY:
+            parts.append((size, cur))
+            cur, size = [], prefix
+        cur.append(e)
+        size += n
+    parts.append((size, cur))
+    out = []
+    last = len(parts) - 1
+    for i, (size, entries) in enumerate(parts):
+        if size > 0xFFFF:
+            raise OFPError("OFPBRC_BAD_LEN", b"", f"message too long ({size} bytes)")
+        h = bytearray(head)
+        struct.pack_into("!H", h, 2, size)
+        if i < last:
+            struct.pack_into("!H", h, 10, 1)          # OFPSF_REPLY_MORE
+        entries.insert(0, bytes(h))
+        out.append(b"".join(entries))
+    return out
+
+
+_NX_FS_PACK = struct.Struct("!HBxIIHHHHHHQQQ").pack
+_OF10_FS_PACK = struct.Struct("!HBx").pack
+_OF10_FS2_PACK = struct.Struct("!IIHHH6xQQQ").pack
+_OF11_FS_PACK = struct.Struct("!HBxIIHHHHH2xQQQ").pack
 
 
 def encode_aggregate_reply(request_msg, packets: int, bytes_: int, flows: int):

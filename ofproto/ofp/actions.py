@@ -206,8 +206,26 @@ OFPP10_MAX = 0xFF00
 OFPP11_MAX = 0xFFFFFF00
 
 
+_DECODED: dict = {}         # (action bytes, version) -> decoded tuple (actions are frozen)
+_MAX_DECODED = 4096
+
+
 def unpack_actions(buf: bytes, off: int, end: int, version: int, depth: int = 0) -> tuple:
-    """Decode the action list ``buf[off:end]``."""
+    """Decode the action list ``buf[off:end]``.  Flow tables repeat a few
+    action lists many times: top-level lists are decoded once per content."""
+    if depth or end > len(buf) or end - off > 256:
+        return _unpack_actions(buf, off, end, version, depth)
+    key = (buf[off:end], version)
+    hit = _DECODED.get(key)
+    if hit is None:
+        hit = _unpack_actions(buf, off, end, version, depth)
+        if len(_DECODED) >= _MAX_DECODED:
+            _DECODED.clear()
+        _DECODED[key] = hit
+    return hit
+
+
+def _unpack_actions(buf: bytes, off: int, end: int, version: int, depth: int = 0) -> tuple:
     if depth > MAX_NESTING:
         raise OFPError("OFPBAC_BAD_ARGUMENT", detail="actions nested too deeply")
     if (end - off) % 8:

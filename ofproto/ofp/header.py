@@ -94,6 +94,28 @@ class Message:
     def encode(self) -> bytes:
         return encode(self)
 
+    @classmethod
+    def _make(cls, **kw):
+        """``cls(**kw)`` for the hot decoders: the frozen dataclass __init__
+        sets each field through ``object.__setattr__``; this fills the
+        instance dict from the defaults and ``kw`` in one go."""
+        defaults = cls.__dict__.get("_DEFAULTS")
+        if defaults is None:
+            defaults = {} if not hasattr(cls, "__post_init__") else False
+            for f in dataclasses.fields(cls) if defaults is not False else ():
+                if f.default is dataclasses.MISSING or f.default_factory is not dataclasses.MISSING:
+                    defaults = False            # a required or factory field: no shortcut
+                    break
+                defaults[f.name] = f.default
+            cls._DEFAULTS = defaults
+        if defaults is False:
+            return cls(**kw)
+        obj = object.__new__(cls)
+        d = obj.__dict__
+        d.update(defaults)
+        d.update(kw)
+        return obj
+
 
 _REGISTRY: dict[tuple, type] = {}
 

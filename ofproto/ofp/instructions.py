@@ -63,7 +63,24 @@ _FIXED = {1: (GotoTable, ofp_instruction_goto_table),
           6: (MeterInstruction, ofp_instruction_meter)}
 
 
+_DECODED: dict = {}         # (instruction bytes, version) -> decoded tuple (all frozen)
+
+
 def unpack_instructions(buf: bytes, off: int, end: int, version: int) -> tuple:
+    """Decode ``buf[off:end]``; equal instruction lists are decoded once."""
+    if end > len(buf) or end - off > 256:
+        return _unpack_instructions(buf, off, end, version)
+    key = (buf[off:end], version)
+    hit = _DECODED.get(key)
+    if hit is None:
+        hit = _unpack_instructions(buf, off, end, version)
+        if len(_DECODED) >= 4096:
+            _DECODED.clear()
+        _DECODED[key] = hit
+    return hit
+
+
+def _unpack_instructions(buf: bytes, off: int, end: int, version: int) -> tuple:
     if (end - off) % 8:
         raise OFPError("OFPBIC_BAD_LEN", detail="instructions length not a multiple of 8")
     out = []

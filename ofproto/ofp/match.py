@@ -39,6 +39,14 @@ from .layout import layout, pad, raw, u8, u16, u32
 # FlowMatch
 
 
+# Masks are few and shared by many rules: one int object per distinct mask (memory).
+_MASKS: dict = {}
+
+
+def _no_intern(m, _):
+    return m
+
+
 class FlowMatch(Mapping):
     """Immutable ``member -> (value, mask)``; mask all-ones means exact.
 
@@ -49,11 +57,20 @@ class FlowMatch(Mapping):
 
     def __init__(self, items=()):
         d = {}
+        intern = _MASKS.setdefault if len(_MASKS) < 65536 else _no_intern
         for k, (v, m) in (items.items() if isinstance(items, Mapping) else items):
             if m:
-                d[k] = (v & m, m)
+                d[k] = (v & m, intern(m, m))
         self._d = d
         self._h = None
+
+    @classmethod
+    def _trusted(cls, d: dict) -> "FlowMatch":
+        """Wrap ``d`` as is: every mask non-zero, every value already masked."""
+        fm = object.__new__(cls)
+        fm._d = d
+        fm._h = None
+        return fm
 
     def __getitem__(self, k):
         return self._d[k]
@@ -63,6 +80,23 @@ class FlowMatch(Mapping):
 
     def __len__(self):
         return len(self._d)
+
+    # The Mapping mixins go through __getitem__ one key at a time; these are
+    # on every flow-table path, so they go straight to the dict.
+    def __contains__(self, k):
+        return k in self._d
+
+    def get(self, k, default=None):
+        return self._d.get(k, default)
+
+    def items(self):
+        return self._d.items()
+
+    def keys(self):
+        return self._d.keys()
+
+    def values(self):
+        return self._d.values()
 
     def __hash__(self):
         if self._h is None:
@@ -295,16 +329,52 @@ _PREREQS = {
 _CTX_FIELDS = {"eth_type", "nw_proto", "icmpv6_type"}
 
 
+# Per known, well-formed NXM/OXM header (not experimenter): what the checks
+# below conclude from the header alone, (field, value bytes, has mask, name,
+# prerequisite check or None).
+_HEADERS: dict = {}
+
+
 def parse_tlvs(buf: bytes, off: int, end: int, check_prereqs: bool = True) -> tuple:
     """Decode the TLVs in ``buf[off:end]`` (exactly; leftovers are BAD_LEN)."""
     tlvs = []
     seen = set()
     ctx = {}
     unpack = _u32.unpack_from
+    headers = _HEADERS
+    from_bytes = int.from_bytes
     while off < end:
         if end - off < 4:
             raise OFPError("OFPBMC_BAD_LEN", detail="truncated TLV header")
         h, = unpack(buf, off)
+        known = headers.get(h)
+        if known is not None and off + 4 + (h & 0xFF) <= end:
+            # The same checks as below, those that depend on the header done once.
+            f, n, hm, name, prereq = known
+            p = off + 4
+            value = from_bytes(buf[p:p + n], "big")
+            mask = from_bytes(buf[p + n:p + n + n], "big") if hm else None
+            if name in seen:
+                raise OFPError("OFPBMC_DUP_FIELD", detail=name)
+            seen.add(name)
+            if check_prereqs and prereq is not None and not prereq(ctx):
+                raise OFPError("OFPBMC_BAD_PREREQ", detail=f"{name} needs {f.prereq}")
+            if mask is None:
+                if name in _CTX_FIELDS:
+                    ctx[name] = value
+                elif name == "vlan_vid" or name == "vlan_tci":
+                    ctx["vlan_present"] = bool(value & VLAN_CFI)
+                elif name == "ip_proto":
+                    ctx["nw_proto"] = value
+                elif name == "ct_state" and value & 0x20:
+                    ctx["ct_tracked"] = True
+            elif (name == "vlan_vid" or name == "vlan_tci") and mask & value & VLAN_CFI:
+                ctx["vlan_present"] = True
+            elif name == "ct_state" and mask & value & 0x20:
+                ctx["ct_tracked"] = True
+            tlvs.append(Tlv(f, value, mask))
+            off = p + (h & 0xFF)
+            continue
         cls = h >> 16
         code = (h >> 9) & 0x7F
         hm = (h >> 8) & 1
@@ -337,6 +407,9 @@ def parse_tlvs(buf: bytes, off: int, end: int, check_prereqs: bool = True) -> tu
                 raise OFPError("OFPBMC_BAD_LEN", detail=f"{f.wire_name} length {ln}")
             if hm and not f.maskable:
                 raise OFPError("OFPBMC_BAD_MASK", detail=f"{f.wire_name} is not maskable")
+            if exp is None and len(_HEADERS) < 4096:
+                _HEADERS[h] = (f, n, hm, f.name, None if f.prereq in ("none", "Ethernet")
+                               else _PREREQS[f.prereq])
             value = int.from_bytes(buf[p:p + n], "big")
             mask = int.from_bytes(buf[p + n:stop], "big") if hm else None
             name = f.name
@@ -409,10 +482,23 @@ class OxmMatch:
     # -- conversion ------------------------------------------------------
     def to_flow(self) -> FlowMatch:
         acc: dict = {}
+        folds = _SIMPLE_FOLDS
         for t in self.tlvs:
             f = t.field
             if f is None:
                 raise OFPError("OFPBMC_BAD_FIELD", detail=t.name)
+            fold = folds.get(id(f))
+            if fold is None or fold[0] is not f:
+                fold = _simple_fold(f)
+            if fold[1] is not None:
+                # The last branch below, with its lookups done once per field.
+                _, member, shift, unmasked = fold
+                m = unmasked if t.mask is None else t.mask << shift
+                v = t.value << shift
+                old = acc.get(member)
+                acc[member] = ((v & m, m) if old is None
+                               else ((old[0] & ~m) | (v & m), old[1] | m))
+                continue
             name = f.name
             n = f.nbytes * 8
             v = t.value
@@ -443,62 +529,122 @@ class OxmMatch:
     def from_flow(cls, fm: FlowMatch, oxm: bool = True, version: int = 4) -> "OxmMatch":
         """Encode ``fm`` as OXM (``oxm=True``) or NXM TLVs, in OVS's order
         (prerequisites before the fields that need them)."""
-        from .fields import FIELDS_BY_NAME
-        tlvs = []
-        dl_type = fm.value("dl_type")
-        proto = fm.value("nw_proto")
+        d = fm._d
+        return cls(tuple([Tlv(f, _XFORM[vc](d[member][0]), mask)
+                          for member, f, vc, mask, _, _, _ in _plan_for(fm, oxm, version)]))
 
-        def add(name, v, m, nbits):
-            f = field_for(name, oxm)
-            if name == "tcp_flags" and oxm and version < 6:
-                f = next(x for x in FIELDS_BY_NAME[name] if x.experimenter == 0x4F4E4600)
-            full = (1 << nbits) - 1
-            tlvs.append(Tlv(f, v, None if m == full else m))
+    @staticmethod
+    def pack_flow(fm: FlowMatch, oxm: bool = True, version: int = 4) -> bytes:
+        """``from_flow(fm, oxm, version).pack_tlvs()``, without the objects."""
+        d = fm._d
+        xf = _XFORM
+        return b"".join([head + xf[vc](d[member][0]).to_bytes(n, "big") + maskb
+                         for member, _, vc, _, head, n, maskb in _plan_for(fm, oxm, version)])
 
-        for member in _ORDER:
-            if member not in fm:
-                continue
-            v, m = fm[member]
-            if member == "in_port":
-                if oxm:
-                    add("in_port_oxm", port_to_ofp11(v), 0xFFFFFFFF, 32)
-                else:
-                    add("in_port", v, m, 16)
-            elif member == "vlan_tci" and oxm:
-                if m & 0x1FFF:
-                    add("vlan_vid", v & 0x1FFF, m & 0x1FFF, 13)
-                if m & 0xE000:
-                    add("vlan_pcp", v >> 13, 7, 3)
-            elif member == "nw_tos":
-                if oxm and m & 0xFC:
-                    add("ip_dscp", v >> 2, 0x3F, 6)
-                elif m & 0xFC:
-                    add("nw_tos", v & 0xFC, 0xFF, 8)
-                if m & 3:
-                    add("nw_ecn", v & 3, 3, 2)
-            elif member in ("nw_src", "nw_dst") and dl_type in (0x0806, 0x8035):
-                add("arp_spa" if member == "nw_src" else "arp_tpa", v, m, 32)
-            elif member == "nw_proto" and dl_type in (0x0806, 0x8035):
-                add("arp_op", v, m, 8)
-            elif member in ("tp_src", "tp_dst"):
-                l4 = {6: "tcp", 17: "udp", 132: "sctp"}.get(proto)
-                if l4:
-                    add(f"{l4}_{member[3:]}", v, m, 16)
-                elif proto in (1, 58):
-                    base = "icmp" if proto == 1 else "icmpv6"
-                    add(f"{base}_{'type' if member == 'tp_src' else 'code'}", v, 0xFF, 8)
-                else:
-                    raise OFPError("OFPBMC_BAD_PREREQ", detail=f"{member} needs L4 protocol")
-            elif member in ("arp_sha", "arp_tha") and dl_type == 0x86DD:
-                add("nd_sll" if member == "arp_sha" else "nd_tll", v, m, 48)
+
+# from_flow's decisions depend only on the match's shape (members, masks, the
+# exact dl_type and nw_proto) and the encoding: a plan per shape says, for each
+# TLV, (member, field, value transform, mask or None, packed header, value
+# bytes, packed mask).  Value transforms:
+_XFORM = (lambda v: v, lambda v: port_to_ofp11(v), lambda v: v & 0x1FFF, lambda v: v >> 13,
+          lambda v: v >> 2, lambda v: v & 0xFC, lambda v: v & 3)
+_V, _V_PORT11, _V_VID, _V_PCP, _V_DSCP, _V_TOS, _V_ECN = range(7)
+_PLANS: dict = {}
+_MAX_PLANS = 4096
+_NAME_OF = {"dl_src": "eth_src", "dl_dst": "eth_dst", "dl_type": "eth_type",
+            "nw_src": "ip_src", "nw_dst": "ip_dst", "nw_proto": "nw_proto", "nw_frag": "ip_frag"}
+
+
+def _plan_for(fm: FlowMatch, oxm: bool, version: int) -> tuple:
+    d = fm._d
+    dl = d.get("dl_type")
+    pr = d.get("nw_proto")
+    dl_type = dl[0] if dl is not None and dl[1] == 0xFFFF else None
+    proto = pr[0] if pr is not None and pr[1] == 0xFF else None
+    key = (oxm, version, dl_type, proto, tuple([(k, vm[1]) for k, vm in d.items()]))
+    plan = _PLANS.get(key)
+    if plan is None:
+        plan = _plan(key[4], dl_type, proto, oxm, version)
+        if len(_PLANS) >= _MAX_PLANS:
+            _PLANS.clear()
+        _PLANS[key] = plan
+    return plan
+
+
+def _plan(shape, dl_type, proto, oxm: bool, version: int) -> tuple:
+    from .fields import FIELDS_BY_NAME
+    ops = []
+
+    def add(member, name, vc, m, nbits):
+        f = field_for(name, oxm)
+        if name == "tcp_flags" and oxm and version < 6:
+            f = next(x for x in FIELDS_BY_NAME[name] if x.experimenter == 0x4F4E4600)
+        mask = None if m == (1 << nbits) - 1 else m
+        n = f.nbytes
+        head = _u32.pack(f.header(mask is not None))
+        if f.experimenter:
+            head += _u32.pack(f.experimenter)
+        ops.append((member, f, vc, mask, head, n, b"" if mask is None else mask.to_bytes(n, "big")))
+
+    arp = dl_type in (0x0806, 0x8035)
+    for member, m in sorted([x for x in shape if x[0] in _ORDER_RANK],
+                            key=lambda x: _ORDER_RANK[x[0]]):
+        if member == "in_port":
+            if oxm:
+                add(member, "in_port_oxm", _V_PORT11, 0xFFFFFFFF, 32)
             else:
-                name = {"dl_src": "eth_src", "dl_dst": "eth_dst", "dl_type": "eth_type",
-                        "nw_src": "ip_src", "nw_dst": "ip_dst", "nw_proto": "nw_proto",
-                        "nw_frag": "ip_frag"}.get(member, member)
-                if name == "nw_proto" and m == 0xFF:
-                    pass
-                add(name, v, m, MEMBERS[member])
-        return cls(tuple(tlvs))
+                add(member, "in_port", _V, m, 16)
+        elif member == "vlan_tci" and oxm:
+            if m & 0x1FFF:
+                add(member, "vlan_vid", _V_VID, m & 0x1FFF, 13)
+            if m & 0xE000:
+                add(member, "vlan_pcp", _V_PCP, 7, 3)
+        elif member == "nw_tos":
+            if oxm and m & 0xFC:
+                add(member, "ip_dscp", _V_DSCP, 0x3F, 6)
+            elif m & 0xFC:
+                add(member, "nw_tos", _V_TOS, 0xFF, 8)
+            if m & 3:
+                add(member, "nw_ecn", _V_ECN, 3, 2)
+        elif member in ("nw_src", "nw_dst") and arp:
+            add(member, "arp_spa" if member == "nw_src" else "arp_tpa", _V, m, 32)
+        elif member == "nw_proto" and arp:
+            add(member, "arp_op", _V, m, 8)
+        elif member in ("tp_src", "tp_dst"):
+            l4 = {6: "tcp", 17: "udp", 132: "sctp"}.get(proto)
+            if l4:
+                add(member, f"{l4}_{member[3:]}", _V, m, 16)
+            elif proto in (1, 58):
+                base = "icmp" if proto == 1 else "icmpv6"
+                add(member, f"{base}_{'type' if member == 'tp_src' else 'code'}", _V, 0xFF, 8)
+            else:
+                raise OFPError("OFPBMC_BAD_PREREQ", detail=f"{member} needs L4 protocol")
+        elif member in ("arp_sha", "arp_tha") and dl_type == 0x86DD:
+            add(member, "nd_sll" if member == "arp_sha" else "nd_tll", _V, m, 48)
+        else:
+            add(member, _NAME_OF.get(member, member), _V, m, MEMBERS[member])
+    return tuple(ops)
+
+
+# How to_flow folds each field (by id; the entry holds the field, so the id
+# stays its own): (field, member, shift, shifted mask when the TLV has none),
+# member None for the fields with their own branch (in_port_oxm, vlan_vid/pcp,
+# xreg/xxreg).
+_SIMPLE_FOLDS: dict = {}
+
+
+def _simple_fold(f):
+    name = f.name
+    if name in ("in_port_oxm", "vlan_vid", "vlan_pcp") or name.startswith("xreg") \
+            or name.startswith("xxreg"):
+        fold = (f, None, 0, 0)
+    else:
+        member, shift = FOLD.get(name, (name, 0))
+        full = (1 << (f.nbytes * 8)) - 1
+        fold = (f, member, shift, (FOLD_MASK[name] >> shift if name in FOLD_MASK else full) << shift)
+    if len(_SIMPLE_FOLDS) < 4096:
+        _SIMPLE_FOLDS[id(f)] = fold
+    return fold
 
 
 # OVS emits NXM/OXM in this order (nx_put_raw): metadata and tunnel first,
@@ -514,3 +660,4 @@ _ORDER = ("recirc_id", "dp_hash", "packet_type", "conj_id", "in_port",
           *(f"reg{i}" for i in range(16)),
           "ct_state", "ct_zone", "ct_mark", "ct_label", "ct_nw_proto", "ct_nw_src",
           "ct_nw_dst", "ct_ipv6_src", "ct_ipv6_dst", "ct_tp_src", "ct_tp_dst")
+_ORDER_RANK = {m: i for i, m in enumerate(_ORDER)}

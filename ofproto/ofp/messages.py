@@ -365,19 +365,20 @@ class FlowMod(Message):
             m = Match10.unpack(buf, 8)
             ck, cmd, idle, hard, prio, bid, outp, flags = _fm10(buf, 48)
             acts = unpack_actions(buf, 72, len(buf), 1)
-            return cls(version=1, xid=xid, cookie=ck, table_id=cmd >> 8, command=cmd & 0xFF,
-                       idle_timeout=idle, hard_timeout=hard, priority=prio, buffer_id=bid,
-                       out_port=outp, flags=flags, match=m, actions=acts)
+            return cls._make(version=1, xid=xid, cookie=ck, table_id=cmd >> 8,
+                             command=cmd & 0xFF, idle_timeout=idle, hard_timeout=hard,
+                             priority=prio, buffer_id=bid, out_port=outp, flags=flags, match=m,
+                             actions=acts)
         if len(buf) < 56:
             raise OFPError("OFPBRC_BAD_LEN", detail="flow_mod shorter than 56")
         (ck, ckm, tid, cmd, idle, hard, prio, bid, outp, outg, flags,
          imp) = _fm11(buf, 8)
         m, off = OxmMatch.unpack_oxm(buf, 48)
         insts = unpack_instructions(buf, off, len(buf), version)
-        return cls(version=version, xid=xid, cookie=ck, cookie_mask=ckm, table_id=tid,
-                   command=cmd, idle_timeout=idle, hard_timeout=hard, priority=prio,
-                   buffer_id=bid, out_port=outp, out_group=outg, flags=flags,
-                   importance=imp if version >= 5 else 0, match=m, instructions=insts)
+        return cls._make(version=version, xid=xid, cookie=ck, cookie_mask=ckm, table_id=tid,
+                         command=cmd, idle_timeout=idle, hard_timeout=hard, priority=prio,
+                         buffer_id=bid, out_port=outp, out_group=outg, flags=flags,
+                         importance=imp if version >= 5 else 0, match=m, instructions=insts)
 
     def _encode_body(self, key):
         v = self.version

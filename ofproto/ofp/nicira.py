@@ -129,9 +129,10 @@ class NxFlowMod(Message):
         ck, cmd, idle, hard, prio, bid, outp, flags, mlen = _nfm(buf, 16)
         m, off = _nxm(buf, 48, mlen)
         acts = unpack_actions(buf, off, len(buf), version)
-        return cls(version=version, xid=xid, cookie=ck, table_id=cmd >> 8, command=cmd & 0xFF,
-                   idle_timeout=idle, hard_timeout=hard, priority=prio, buffer_id=bid,
-                   out_port=outp, flags=flags, match=m, actions=acts)
+        return cls._make(version=version, xid=xid, cookie=ck, table_id=cmd >> 8,
+                         command=cmd & 0xFF, idle_timeout=idle, hard_timeout=hard,
+                         priority=prio, buffer_id=bid, out_port=outp, flags=flags, match=m,
+                         actions=acts)
 
     def _encode_body(self, key):
         nxm = self.match.pack_tlvs()

@@ -458,3 +458,17 @@ def test_core_does_not_import_trio():
                           "import sys, ofproto.classifier; print('trio' in sys.modules)"],
                          capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_clear_returns_every_rule_and_leaves_an_empty_classifier():
+    c = Classifier()
+    rules = [c.add({"nw_dst": (0x0A000000 + i, 0xFFFFFF00), "in_port": (i % 3, 0xFFFF)}, i % 5)
+             for i in range(40)]
+    c.add({"nw_dst": (0x0A000000, 0xFFFFFF00), "in_port": (0, 0xFFFF)}, 7)   # a chain
+    order = list(c.rules())
+    gone = c.clear()
+    assert gone == order and len(c) == 0 and c.n_subtables == 0
+    assert all(r not in c and r._next is None for r in gone)
+    assert c.lookup({"nw_dst": 0x0A000000, "in_port": 0}, {}) is None
+    r = c.add({"nw_dst": (0x0A000000, 0xFFFFFF00)}, 1)
+    assert c.lookup({"nw_dst": 0x0A000001}) is r and len(rules) == 40

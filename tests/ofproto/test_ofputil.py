@@ -187,3 +187,65 @@ def test_flow_mod_from_spec_roundtrip():
         again = U.decode_flow_mod(ofp.decode(U.flow_mod_from_spec(s).encode()),
                                   table_id_ext=True)
         assert again == s
+
+
+# ------------------------------------------------------------ fast paths (dump-flows, flow_mod)
+_MIX = [(1, "priority=5,in_port=1,actions=output:2"),
+        (1, "table=1,send_flow_rem,idle_timeout=30,ip,nw_src=10.0.0.1,actions=output:3"),
+        (4, "table=2,priority=7,tcp,nw_dst=10.1.0.0/16,tp_dst=80,actions=mod_tp_dst:8080,output:1"),
+        (4, "table=3,udp,tp_src=53,actions=mod_dl_dst:02:00:00:00:00:01,group:1"),
+        (4, "table=4,ipv6,ipv6_src=2001:db8::1,actions=output:4"),
+        (4, "table=5,metadata=0x5,reg0=0x7,vlan_tci=0x1005/0x1fff,actions=strip_vlan,output:1"),
+        (4, "table=6,priority=9,importance=3,arp,arp_tpa=10.0.0.1,actions=drop"),
+        (4, "table=7,icmp6,icmp_type=135,actions=goto_table:9")]
+
+
+@pytest.mark.parametrize("req", [NxFlowStatsRequest(version=1, xid=4),
+                                 MpFlowReq(version=1, xid=5, table_id=255, out_port=0xFFFF),
+                                 MpFlowReq(version=4, xid=6, table_id=255, out_port=0xFFFFFFFF),
+                                 MpFlowReq(version=5, xid=7, table_id=255, out_port=0xFFFFFFFF)])
+def test_flow_stats_wire_is_the_encoded_replies(req):
+    ft = FlowTables()
+    ft.groups = {1}
+    for i in range(600):                       # several parts
+        for v, t in _MIX:
+            ft.apply(spec(f"cookie={i},priority={i + 1},{t}", v), 10.0 + i / 7)
+    rules = ft.collect(U.decode_flow_stats_request(req))
+    ft.credit(rules[3], 5, 700, 400.0)
+    for now in (500.0, 501.25):                # the second dump uses the cached parts
+        want = [m.encode() for m in U.encode_flow_stats_replies(req, rules, now)]
+        assert len(want) > 1
+        assert U.encode_flow_stats_wire(req, rules, now) == want
+    r = rules[0]                               # a modify drops the rule's cached parts
+    ft.apply(spec("priority=1,in_port=1,actions=output:3", 1, cmd=2, cookie=77), 600.0)
+    assert U.encode_flow_stats_wire(req, rules, 700.0) == [
+        m.encode() for m in U.encode_flow_stats_replies(req, rules, 700.0)]
+    assert r is rules[0]
+
+
+def test_decode_flow_mod_builds_a_complete_spec():
+    s = spec("table=3,priority=5,in_port=9,actions=output:2")
+    assert set(vars(s)) == U._SPEC_FIELDS
+    assert dataclasses.replace(s) == s
+
+
+def test_delete_all_matches_one_by_one():
+    def build():
+        ft = FlowTables()
+        ft.groups = {1}
+        for i in range(50):
+            for v, t in _MIX:
+                ft.apply(spec(f"priority={i + 1},{t}", v), 1.0)
+        return ft
+    fast, slow = build(), build()
+    res = fast.apply(spec("actions=drop", 1, cmd=3, table_id=255), 2.0)
+    want = slow.apply(spec("in_port=1", 1, cmd=3, table_id=255), 2.0)   # a filter: no fast path
+    rest = slow.apply(spec("actions=drop", 4, cmd=3, table_id=255, out_port=0xFFFFFFFF,
+                           out_group=0xFFFFFFFF, cookie_mask=1), 2.0)
+    assert fast.n_rules == 0 and slow.n_rules == 0
+    assert sorted([(r.table_id, r.priority) for r, _ in res.deleted]) == sorted(
+        [(r.table_id, r.priority) for r, _ in want.deleted + rest.deleted])
+    assert all(r.removed == 2.0 and why == U.OFPRR_DELETE for r, why in res.deleted)
+    assert fast.rules_with_group(1) == [] and fast.next_timeout() is None
+    fast.apply(spec("priority=5,in_port=1,actions=output:2"), 3.0)    # still usable
+    assert fast.n_rules == 1
