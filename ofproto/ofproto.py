@@ -39,6 +39,7 @@ from . import bridge as bridge_mod
 from . import handlers_flow
 from . import ofconn as oc
 from .ofconn import Handler
+from .xlate import _calc_mask, _hash_int
 from .ofp import OFPError
 from .ofp import bodies as B
 from .ofp import messages as M
@@ -101,20 +102,11 @@ class HmapOrder:
         self.n = 0
 
     @staticmethod
-    def _crc32c(c: int, data: int, nbytes: int) -> int:
-        for i in range(nbytes):
-            c ^= (data >> (8 * i)) & 0xFF
-            for _ in range(8):
-                c = (c >> 1) ^ (0x82F63B78 if c & 1 else 0)
-        return c
-
-    @classmethod
-    def hash_int(cls, x: int, basis: int = 0) -> int:
-        """lib/hash.h hash_int() as the reference build computes it (the
-        CRC32-C variant: observed port-stats order matches it)."""
-        h = cls._crc32c(cls._crc32c(x, 0, 4), basis, 4)
-        h = (cls._crc32c(h, 8, 8) * 0x805204F3) & 0xFFFFFFFF
-        return h ^ (h >> 16)
+    def hash_int(x: int, basis: int = 0) -> int:
+        """lib/hash.h hash_int() as Debian's build computes it (the murmur
+        variant, no SSE4.2): with 24 ports, real ovs-vswitchd's port-stats
+        order falls into exactly these buckets."""
+        return _hash_int(x, basis)
 
     def _resize(self, mask):
         old = self.buckets
@@ -126,10 +118,7 @@ class HmapOrder:
 
     @staticmethod
     def _calc_mask(capacity):
-        mask = capacity // 2
-        for s in (1, 2, 4, 8, 16):
-            mask |= mask >> s
-        return mask if mask > 0 else 0
+        return _calc_mask(capacity)
 
     def insert(self, p: int) -> None:
         self.buckets[self.hash_int(p) & self.mask].insert(0, p)
