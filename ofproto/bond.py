@@ -34,6 +34,7 @@ from enum import Enum
 from typing import Hashable, Iterable
 
 from . import lacp as lacp_mod
+from ovsdb_server.ovsjson import hash_add as _hash_add, hash_add64 as _hash_add64, hash_finish as _hash_finish
 
 __all__ = ["Bond", "BondError", "Verdict", "hash_mac", "flow_hash_5tuple", "show", "list_",
            "BOND_BUCKETS"]
@@ -56,31 +57,6 @@ class Verdict(Enum):
 
 
 # ---- OVS's murmur-based hashes (lib/hash.h, non-SSE4.2 build) ----------------
-def _rot(x, k):
-    return ((x << k) | (x >> (32 - k))) & _M32
-
-
-def _hash_add(h, d):
-    d &= _M32
-    if d:
-        d = _rot((d * 0xCC9E2D51) & _M32, 15) * 0x1B873593 & _M32
-        h ^= d
-    return (_rot(h, 13) * 5 + 0xE6546B64) & _M32
-
-
-def _hash_add64(h, d):
-    return _hash_add(_hash_add(h, d & _M32), d >> 32)
-
-
-def _hash_finish(h, final):
-    h ^= final
-    h ^= h >> 16
-    h = (h * 0x85EBCA6B) & _M32
-    h ^= h >> 13
-    h = (h * 0xC2B2AE35) & _M32
-    return h ^ (h >> 16)
-
-
 def hash_mac(mac: int, vlan: int, basis: int = 0) -> int:
     """OVS ``hash_mac``: the balance-slb hash (``bond/hash MAC [VLAN] [BASIS]``)."""
     return _hash_finish(_hash_add64(basis, (vlan << 48) | mac), 8)

@@ -72,6 +72,8 @@ from .ofp import instructions as I
 from .ofp.fields import FIELDS_BY_KEY, FOLD, MEMBERS
 from .ofputil import FlowModSpec
 from .ofp.match import FlowMatch
+from ovsdb_server.ovsjson import hash_add as _mhash_add, hash_int as _hash_int  # OVS's hashes: one implementation
+from ovsdb_server.ovsjson import _mhash_finish
 
 MAX_DEPTH = 64                  # OVS: nested resubmits (stack depth of translation)
 MAX_RESUBMITS = MAX_DEPTH * MAX_DEPTH
@@ -571,32 +573,6 @@ def _calc_mask(capacity: int) -> int:
         mask |= mask >> s
     mask |= (mask & 1) << 1
     return mask
-
-
-def _rot(x, k):
-    return ((x << k) | (x >> (32 - k))) & 0xFFFFFFFF
-
-
-def _mhash_add(h, d):
-    if d:
-        d = (d * 0xCC9E2D51) & 0xFFFFFFFF
-        d = (_rot(d, 15) * 0x1B873593) & 0xFFFFFFFF
-        h ^= d
-    h = _rot(h, 13)
-    return (h * 5 + 0xE6546B64) & 0xFFFFFFFF
-
-
-def _mhash_finish(h):
-    h ^= h >> 16
-    h = (h * 0x85EBCA6B) & 0xFFFFFFFF
-    h ^= h >> 13
-    h = (h * 0xC2B2AE35) & 0xFFFFFFFF
-    return h ^ (h >> 16)
-
-
-def _hash_int(x: int, basis: int = 0) -> int:
-    """OVS's ``hash_int`` (murmur3 build, i.e. without SSE4.2)."""
-    return _mhash_finish(_mhash_add(_mhash_add(x & 0xFFFFFFFF, 0), basis) ^ 8)
 
 
 def translate(ctx: XlateContext, flow: dict, packet: bytes | None = None, *, trace: bool = False,

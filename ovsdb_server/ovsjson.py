@@ -72,6 +72,24 @@ def _mhash_finish(h: int) -> int:
     return h
 
 
+def hash_add(h: int, data: int) -> int:
+    """lib/hash.h hash_add() (murmur build: Debian's binaries have no SSE4.2 variant)."""
+    return _mhash_add(h, data & _M32)
+
+
+def hash_add64(h: int, data: int) -> int:
+    return hash_add(hash_add(h, data & _M32), data >> 32)
+
+
+def hash_finish(h: int, final: int) -> int:
+    return _mhash_finish(h ^ final)
+
+
+def hash_int(x: int, basis: int = 0) -> int:
+    """lib/hash.h hash_int() = hash_2words(x, basis): e.g. OVS's port hmaps."""
+    return hash_finish(hash_add(hash_add(x & _M32, 0), basis), 8)
+
+
 def hash_bytes(data: bytes, basis: int = 0) -> int:
     """OVS `hash_bytes()`: little-endian 32-bit words, zero-padded tail word,
     then `hash_finish(hash, n_bytes)`."""
