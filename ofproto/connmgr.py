@@ -53,6 +53,7 @@ import errno
 from dataclasses import replace
 import os
 import socket as _socket
+import time
 
 import trio
 
@@ -70,6 +71,22 @@ DEFAULT_MAX_BACKOFF = 8.0           # Controller.max_backoff default (s)
 FAIL_OPEN_PROBES = 3                # fail-open after this many probe intervals
 READ_SIZE = 256 * 1024              # bytes per read: many small flow_mods per batch
 READ_BURST = 16                     # reads without waiting before yielding to others
+SPIN_READ = 0.0001                  # seconds to poll for a flow_mod's barrier (see reader)
+
+
+def _spin_read(fd: int):
+    """``os.read`` retried for up to SPIN_READ seconds; None if nothing came."""
+    deadline = time.perf_counter() + SPIN_READ
+    while True:
+        try:
+            return os.read(fd, READ_SIZE)
+        except BlockingIOError:
+            if time.perf_counter() > deadline:
+                return None
+        except OSError:                     # ECONNRESET and the like: end of stream
+            return b""
+
+
 ROLE_NAMES = {oc.ROLE_EQUAL: "other", oc.ROLE_MASTER: "master",   # ofp12_controller_role_to_str
               oc.ROLE_SLAVE: "slave"}
 
@@ -372,8 +389,14 @@ class BridgeConnMgr:
                                 data = os.read(fd, READ_SIZE)
                             except BlockingIOError:
                                 burst = 0
-                                await trio.lowlevel.wait_readable(sock)
-                                continue
+                                # After a flow_mod its barrier (ovs-ofctl) or the next
+                                # flow_mod (a controller's batch) is usually microseconds
+                                # away: poll for it briefly rather than paying for a sleep,
+                                # a wake-up and a trio reschedule (most of a round trip).
+                                data = _spin_read(fd) if conn.expect_more else None
+                                if data is None:
+                                    await trio.lowlevel.wait_readable(sock)
+                                    continue
                             except OSError:             # ECONNRESET and the like
                                 data = b""
                         reading = True

@@ -353,6 +353,25 @@ class FlowTables:
         self._tables_for(tid, True)
         self._check_refs(spec)
         cls = self._cls[tid]
+        cfg = self.tables[tid]
+        if ("check_overlap" not in spec.flags and len(cls) < cfg.max_entries
+                and (cfg.flow_limit is None or len(cls) < cfg.flow_limit)):
+            # The common add: no overlap check and room for one more, so whether a
+            # rule is replaced only matters after the insert (which finds it anyway).
+            rule = FlowRule(tid, spec.match, spec.priority,
+                            cookie=spec.new_cookie if spec.modify_cookie else spec.cookie,
+                            ofpacts=spec.ofpacts, flags=spec.flags,
+                            idle_timeout=spec.idle_timeout, hard_timeout=spec.hard_timeout,
+                            importance=spec.importance, now=now, added_version=spec.version)
+            displaced = cls.insert(rule)
+            if displaced is not None:
+                rule.used = displaced.used
+                if "reset_counts" not in spec.flags:
+                    rule.n_packets, rule.n_bytes = displaced.n_packets, displaced.n_bytes
+                self._unindex(displaced)
+                displaced.removed = now
+            self._index(rule)
+            return ModResult(added=rule, replaced=displaced)
         old = cls.find_exactly(spec.match, spec.priority)
         if "check_overlap" in spec.flags:
             if old is not None:

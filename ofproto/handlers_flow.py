@@ -124,9 +124,14 @@ class FlowState:
         return U.decode_flow_mod(msg, table_id_ext=conn.flow_mod_table_id)
 
     def h_flow_mod(self, conn, msg, now):
-        res = self.tables.apply(self.decode(conn, msg), now)
+        self.apply_spec(conn, self.decode(conn, msg), now)
+
+    def apply_spec(self, conn, spec, now):
+        """Execute a decoded flow_mod (also :mod:`.fastpath`'s, from the connection)."""
+        res = self.tables.apply(spec, now)
         self.ofproto.on_flows_changed(self.ofproto)
-        self.flow_removed(res.deleted, now)
+        if res.deleted:
+            self.flow_removed(res.deleted, now)
 
     @staticmethod
     def stats_request(msg):

@@ -64,6 +64,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from . import ofp
+from .fastpath import flow_mod_spec
 from .ofp import OFPError
 from .ofp import messages as M
 from .ofp import nicira as NX
@@ -179,6 +180,7 @@ class OFConn:
         self.async_cfg = default_async(self.version)
         self.flow_format = NX.NXFF_OPENFLOW10      # NXT_SET_FLOW_FORMAT
         self.flow_mod_table_id = False             # NXT_FLOW_MOD_TABLE_ID
+        self.expect_more = False                   # last message: a flow_mod (connmgr polls)
         self.packet_in_format = 0                  # NXT_SET_PACKET_IN_FORMAT
         self.controller_id = 0                     # NXT_SET_CONTROLLER_ID
         self.bundles: dict[int, Bundle] = {}
@@ -344,6 +346,9 @@ class OFConn:
             self._receive_hello(raw)
             return
         version, mtype = raw[0], raw[1]
+        # A flow_mod, an experimenter message or a barrier: more is probably on its
+        # way (a flow_mod's barrier, or ovs-ofctl's next flow_mod): connmgr polls.
+        self.expect_more = mtype == 14 or mtype == 4 or mtype == _BARRIER_REQUEST.get(version)
         if len(raw) == 8 and version == self.version and mtype == _BARRIER_REQUEST[version]:
             # The reply ovs-ofctl waits for after every flow_mod: no decoding needed.
             self.send(bytes((version, mtype + 1, 0, 8)) + raw[4:8])
@@ -352,6 +357,18 @@ class OFConn:
             # vconn.c: only HELLO/ERROR/ECHO may come in another version.
             self._send_error(OFPError("OFPBRC_BAD_VERSION", raw[:64]), raw)
             return
+        if mtype == 14 or mtype == 4:
+            # FLOW_MOD / NXT_FLOW_MOD straight to a spec when the message is an
+            # ordinary one (fastpath.py); None means: take the general path.
+            fast = getattr(self.bridge, "apply_flow_mod", None)
+            spec = flow_mod_spec(raw, self.flow_mod_table_id) if fast is not None else None
+            if spec is not None:
+                try:
+                    self.reject_slave()
+                    fast(self, spec, now)
+                except OFPError as e:
+                    self._send_error(e, raw)
+                return
         try:
             msg = ofp.decode(raw)
         except OFPError as e:

@@ -168,6 +168,10 @@ class OFProto:
     def commit_bundle(self, conn, msgs, now):
         return self.flows.commit_bundle(conn, msgs, now)
 
+    def apply_flow_mod(self, conn, spec, now):
+        """A flow_mod decoded by :mod:`.fastpath` (the FLOW_MOD handlers' work)."""
+        return self.flows.apply_spec(conn, spec, now)
+
     def validate_bundle_msg(self, conn, msg, now):
         return self.flows.validate_bundle_msg(conn, msg, now)
 
