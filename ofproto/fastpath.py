@@ -32,7 +32,7 @@ import struct
 from . import ofp
 from . import ofputil as U
 from .ofp import actions as A
-from .ofp.match import (_CTX_FIELDS, _HEADERS, _SIMPLE_FOLDS, VLAN_CFI, FlowMatch, Match10,
+from .ofp.match import (_HEADERS, _SIMPLE_FOLDS, FlowMatch, Match10, note_prereq_context,
                         _simple_fold)
 from .ofp.nicira import NxFlowMod
 
@@ -149,19 +149,7 @@ def _tlvs_to_flow(buf: bytes, off: int, end: int):
         seen.add(name)
         if prereq is not None and not prereq(ctx):
             return None
-        if mask is None:
-            if name in _CTX_FIELDS:
-                ctx[name] = value
-            elif name == "vlan_vid" or name == "vlan_tci":
-                ctx["vlan_present"] = bool(value & VLAN_CFI)
-            elif name == "ip_proto":
-                ctx["nw_proto"] = value
-            elif name == "ct_state" and value & 0x20:
-                ctx["ct_tracked"] = True
-        elif (name == "vlan_vid" or name == "vlan_tci") and mask & value & VLAN_CFI:
-            ctx["vlan_present"] = True
-        elif name == "ct_state" and mask & value & 0x20:
-            ctx["ct_tracked"] = True
+        note_prereq_context(ctx, name, value, mask)
         fold = folds.get(id(f))
         if fold is None or fold[0] is not f:
             fold = _simple_fold(f)

@@ -335,6 +335,24 @@ _CTX_FIELDS = {"eth_type", "nw_proto", "icmpv6_type"}
 _HEADERS: dict = {}
 
 
+def note_prereq_context(ctx: dict, name: str, value: int, mask) -> None:
+    """Record what a match field implies for later fields' prerequisites
+    (eth_type, ip_proto, VLAN present, conntrack tracked)."""
+    if mask is None:
+        if name in _CTX_FIELDS:
+            ctx[name] = value
+        elif name == "vlan_vid" or name == "vlan_tci":
+            ctx["vlan_present"] = bool(value & VLAN_CFI)
+        elif name == "ip_proto":
+            ctx["nw_proto"] = value
+        elif name == "ct_state" and value & 0x20:
+            ctx["ct_tracked"] = True
+    elif (name == "vlan_vid" or name == "vlan_tci") and mask & value & VLAN_CFI:
+        ctx["vlan_present"] = True
+    elif name == "ct_state" and mask & value & 0x20:
+        ctx["ct_tracked"] = True
+
+
 def parse_tlvs(buf: bytes, off: int, end: int, check_prereqs: bool = True) -> tuple:
     """Decode the TLVs in ``buf[off:end]`` (exactly; leftovers are BAD_LEN)."""
     tlvs = []
@@ -359,19 +377,7 @@ def parse_tlvs(buf: bytes, off: int, end: int, check_prereqs: bool = True) -> tu
             seen.add(name)
             if check_prereqs and prereq is not None and not prereq(ctx):
                 raise OFPError("OFPBMC_BAD_PREREQ", detail=f"{name} needs {f.prereq}")
-            if mask is None:
-                if name in _CTX_FIELDS:
-                    ctx[name] = value
-                elif name == "vlan_vid" or name == "vlan_tci":
-                    ctx["vlan_present"] = bool(value & VLAN_CFI)
-                elif name == "ip_proto":
-                    ctx["nw_proto"] = value
-                elif name == "ct_state" and value & 0x20:
-                    ctx["ct_tracked"] = True
-            elif (name == "vlan_vid" or name == "vlan_tci") and mask & value & VLAN_CFI:
-                ctx["vlan_present"] = True
-            elif name == "ct_state" and mask & value & 0x20:
-                ctx["ct_tracked"] = True
+            note_prereq_context(ctx, name, value, mask)
             tlvs.append(Tlv(f, value, mask))
             off = p + (h & 0xFF)
             continue
@@ -419,22 +425,7 @@ def parse_tlvs(buf: bytes, off: int, end: int, check_prereqs: bool = True) -> tu
             if check_prereqs and f.prereq != "none" and f.prereq != "Ethernet":
                 if not _PREREQS[f.prereq](ctx):
                     raise OFPError("OFPBMC_BAD_PREREQ", detail=f"{name} needs {f.prereq}")
-            if mask is None:
-                if name in _CTX_FIELDS:
-                    ctx[name] = value
-                elif name in ("vlan_vid",):
-                    ctx["vlan_present"] = bool(value & VLAN_CFI)
-                elif name == "vlan_tci":
-                    ctx["vlan_present"] = bool(value & VLAN_CFI)
-                elif name == "ip_proto":
-                    ctx["nw_proto"] = value
-            else:
-                if name in ("vlan_vid", "vlan_tci") and mask & value & VLAN_CFI:
-                    ctx["vlan_present"] = True
-                elif name == "ct_state" and mask & value & 0x20:
-                    ctx["ct_tracked"] = True
-            if name == "ct_state" and mask is None and value & 0x20:
-                ctx["ct_tracked"] = True
+            note_prereq_context(ctx, name, value, mask)
             tlvs.append(Tlv(f, value, mask))
         off = stop
     return tuple(tlvs)
