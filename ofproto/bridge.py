@@ -134,6 +134,8 @@ class ControllerConfig:
     inactivity_probe: int | None = None
     max_backoff: int | None = None
     other_config: tuple = ()
+    rate_limit: int | None = None        # controller_rate_limit (packets/s)
+    burst_limit: int | None = None       # controller_burst_limit
 
 
 @dataclass(frozen=True)
@@ -155,12 +157,22 @@ class BridgeConfig:
 
 
 @dataclass(frozen=True)
+class SSLConfig:
+    """PKI files for ssl:/pssl: controllers: the SSL row, or --private-key etc."""
+    private_key: str | None = None
+    certificate: str | None = None
+    ca_cert: str | None = None
+    bootstrap_ca_cert: bool = False
+
+
+@dataclass(frozen=True)
 class SwitchConfig:
     uuid: str | None = None              # the Open_vSwitch row
     next_cfg: int = 0
     cur_cfg: int = 0
     bridges: tuple[BridgeConfig, ...] = ()
     other_config: tuple = ()
+    ssl: SSLConfig | None = None         # Open_vSwitch.ssl (None: no SSL row)
 
 
 # ---------------------------------------------------------------------------
@@ -203,6 +215,8 @@ class ControllerInfo:
     inactivity_probe: int | None = None  # ms; None: 5000
     max_backoff: int | None = None       # ms; None: 8000
     uuid: str = ""
+    rate_limit: int | None = None        # packet-ins/s; None: unlimited (pinsched.py)
+    burst_limit: int | None = None       # None: rate_limit / 4
 
 
 class Hook:
@@ -528,7 +542,9 @@ class Switch:
                             ("flow_tables", dict(b.flow_tables)), ("flood_vlans", b.flood_vlans),
                             ("controllers", [ControllerInfo(c.target, c.connection_mode,
                                                             c.inactivity_probe, c.max_backoff,
-                                                            c.uuid) for c in b.controllers])):
+                                                            c.uuid, rate_limit=c.rate_limit,
+                                                            burst_limit=c.burst_limit)
+                                             for c in b.controllers])):
             if getattr(br, attr) != value:
                 setattr(br, attr, value)
                 if attr != "cfg":
@@ -720,7 +736,9 @@ def config_from_idl(tables) -> SwitchConfig:
         return ControllerConfig(uuid=str(r.uuid), target=r.target,
                                 connection_mode=_opt(r.connection_mode),
                                 inactivity_probe=_opt(r.inactivity_probe),
-                                max_backoff=_opt(r.max_backoff), other_config=_pairs(r.other_config))
+                                max_backoff=_opt(r.max_backoff), other_config=_pairs(r.other_config),
+                                rate_limit=_opt(r.controller_rate_limit),
+                                burst_limit=_opt(r.controller_burst_limit))
 
     def flow_table(r) -> dict:
         return {"name": _opt(r.name), "flow_limit": _opt(r.flow_limit),
@@ -736,9 +754,13 @@ def config_from_idl(tables) -> SwitchConfig:
                             flow_tables=tuple(sorted((k, flow_table(v)) for k, v in r.flow_tables.items())),
                             flood_vlans=tuple(sorted(r.flood_vlans)))
 
+    ssl_row = _opt(root.ssl)
+    ssl = None if ssl_row is None else SSLConfig(
+        private_key=ssl_row.private_key, certificate=ssl_row.certificate, ca_cert=ssl_row.ca_cert,
+        bootstrap_ca_cert=ssl_row.bootstrap_ca_cert)
     return SwitchConfig(uuid=str(root.uuid), next_cfg=root.next_cfg, cur_cfg=root.cur_cfg,
                         bridges=tuple(sorted((bridge(b) for b in root.bridges), key=lambda x: x.name)),
-                        other_config=_pairs(root.other_config))
+                        other_config=_pairs(root.other_config), ssl=ssl)
 
 
 # Columns pyovs-vswitchd replicates, and those it only writes (no change alerts).
@@ -756,6 +778,7 @@ MONITORED = {
                   "ifindex", "link_state", "admin_state", "mtu", "mtu_request", "link_resets",
                   "statistics", "error", "status", "other_config", "lacp_current"],
     "Controller": ["target", "connection_mode", "inactivity_probe", "max_backoff", "other_config",
+                   "controller_rate_limit", "controller_burst_limit",
                    "is_connected", "status", "role"],
     "Flow_Table": ["name", "flow_limit", "overflow_policy", "groups", "prefixes"],
     "Manager": ["target", "is_connected", "status"],

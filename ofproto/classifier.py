@@ -316,10 +316,11 @@ class _Subtable:
     ``(field, plen, trie)`` prefix fields of the stage."""
 
     __slots__ = ("mask", "maskd", "members", "keyfn", "table", "stages", "ends", "tries",
-                 "max_priority", "priorities", "n_rules", "seq")
+                 "max_priority", "priorities", "n_rules", "seq", "memo")
 
     def __init__(self, mask: tuple, seq: int, tries: dict):
         self.mask = mask
+        self.memo = {}                        # callers' per-mask caches (flow stats encoders)
         self.maskd = dict(mask)
         self.members = tuple(m for m, _ in mask)
         self.keyfn = _keyfn(mask)

@@ -8,10 +8,19 @@ and runs, in its own cancel scope:
 * a service listener on ``$OVS_RUNDIR/<bridge>.mgmt`` (what ``ovs-ofctl
   br0`` connects to) and one on ``<bridge>.snoop`` (accepted and, with no
   controller to copy, reset - as OVS does);
-* one task per Controller row: active ``tcp:IP[:PORT]`` / ``unix:PATH``
-  reconnect with exponential backoff (1 s doubling up to ``max_backoff``,
-  default 8 s); passive ``ptcp:[PORT][:IP]`` / ``punix:PATH`` listen.
-  ``ssl:``/``pssl:`` are logged as unsupported (no certificates here);
+* one task per Controller row: active ``tcp:IP[:PORT]`` / ``ssl:IP[:PORT]``
+  / ``unix:PATH`` reconnect with exponential backoff (1 s doubling up to
+  ``max_backoff``, default 8 s; an attempt that has not connected after
+  max(1 s, backoff) times out, as rconn's CONNECTING state); passive
+  ``ptcp:[PORT][:IP]`` / ``pssl:[PORT][:IP]`` / ``punix:PATH`` listen;
+* SSL (``ssl:``/``pssl:``, default port 6653) with the PKI files of
+  ``ssl`` (`bridge.SSLConfig`: the SSL row or the command line, see
+  vswitchd.py), both ends authenticated (``ovsdb_server.sslctx``).  A
+  context is made per connection attempt, so changed files count from the
+  next one; without key, certificate or CA the attempt fails with "Protocol
+  not available" (a pssl: listener still listens and drops each client), as
+  in OVS.  The TLS handshake completes before a connection counts as
+  connected; a failed one is "Protocol error" (rconn's EPROTO);
 * a timer task: flow expiry, and fail-open (standalone mode: with
   controllers configured but none connected for three inactivity-probe
   intervals, the ``priority=0 actions=NORMAL`` flow comes back; a
@@ -40,8 +49,11 @@ Resource handling: every socket belongs to the task that accepted or
 opened it and is closed when that task ends.  ``reconfigure()`` restarts
 only the tasks of controller targets that were removed or whose settings
 changed (a new row uuid for the same target, as ``ovs-vsctl
-set-controller`` makes, is no change: the connection stays); ``stop()`` cancels
-everything of the bridge and removes its socket files.
+set-controller`` makes, is no change: the connection stays; new
+``controller_rate_limit``/``controller_burst_limit`` apply to the live
+connections, see ofconn.py ``set_rate_limit``); ``set_ssl()`` with
+different files restarts the ssl:/pssl: ones, which reconnect with them;
+``stop()`` cancels everything of the bridge and removes its socket files.
 
 Error handling: a peer that breaks the stream (``trio.BrokenResourceError``)
 ends only its connection; listener failures (bind errors) are logged and
@@ -51,12 +63,14 @@ from __future__ import annotations
 
 import errno
 from dataclasses import replace
+import ipaddress
 import os
 import socket as _socket
 import time
 
 import trio
 
+from ovsdb_server import sslctx
 from ovsdb_server.daemon import get_logger
 
 from . import bridge as bridge_mod
@@ -74,8 +88,10 @@ READ_BURST = 16                     # reads without waiting before yielding to o
 SPIN_READ = 0.0001                  # seconds to poll for a flow_mod's barrier (see reader)
 
 
-def _spin_read(fd: int):
-    """``os.read`` retried for up to SPIN_READ seconds; None if nothing came."""
+def _spin_read(fd: int, spare):
+    """``os.read`` retried for up to SPIN_READ seconds; None if nothing came.
+    Between tries ``spare()`` does one unit of spare-time work (encoding
+    just-added flows for the next dump), so the wait is not only spinning."""
     deadline = time.perf_counter() + SPIN_READ
     while True:
         try:
@@ -83,6 +99,7 @@ def _spin_read(fd: int):
         except BlockingIOError:
             if time.perf_counter() > deadline:
                 return None
+            spare()
         except OSError:                     # ECONNRESET and the like: end of stream
             return b""
 
@@ -100,6 +117,7 @@ class ControllerState:
         self.state = "VOID"                 # rconn_get_state(): VOID/CONNECTING/BACKOFF/ACTIVE
         self.conn = None                    # the live OFConn, if connected
         self.n_connected = 0                # live connections (passive targets may have several)
+        self.conns: set = set()             # those OFConns (packet-in limits change live)
         self.last_error: str | None = None
         self.last_connection: float | None = None
         self.last_disconnect: float | None = None
@@ -145,6 +163,33 @@ def _error_text(e: OSError) -> str:
     return e.strerror or str(e)
 
 
+def _errno_error(code: int) -> OSError:
+    return OSError(code, os.strerror(code))
+
+
+def _server_name(host: str) -> str | None:
+    """The SNI name for an ssl: target: a host name, never an IP address (stream-ssl.c)."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    return None
+
+
+async def _handshake(stream: trio.SSLStream, name: str) -> None:
+    """Complete the TLS handshake or close the stream; a failure is rconn's EPROTO
+    ("Protocol error")."""
+    try:
+        await stream.do_handshake()
+    except (trio.BrokenResourceError, OSError) as e:
+        await trio.aclose_forcefully(stream)
+        log.warning("%s: SSL handshake failed (%s)", name, e.__cause__ or e)
+        raise _errno_error(errno.EPROTO) from e
+    except BaseException:                   # cancelled (a timeout): the socket must not leak
+        await trio.aclose_forcefully(stream)
+        raise
+
+
 async def _unix_listener(path: str) -> trio.SocketListener:
     sock = trio.socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
@@ -159,9 +204,11 @@ async def _unix_listener(path: str) -> trio.SocketListener:
 class BridgeConnMgr:
     """All OpenFlow connections of one bridge (see module docstring)."""
 
-    def __init__(self, br: bridge_mod.Bridge, rundir: str, *, on_change=None):
+    def __init__(self, br: bridge_mod.Bridge, rundir: str, *, on_change=None,
+                 ssl: bridge_mod.SSLConfig | None = None):
         self.bridge = br
         self.rundir = rundir
+        self.ssl = ssl                           # PKI files for ssl:/pssl: controllers
         self.ofproto = OFProto(br, trio.current_time())
         self.on_change = on_change               # port state (PORT_MOD) or controller status changed
         self.ofproto.on_port_state.connect(lambda ofp, info: on_change and on_change())
@@ -213,15 +260,39 @@ class BridgeConnMgr:
             self._start_controllers()
         self._timer_kick.set()
 
+    def set_ssl(self, ssl: bridge_mod.SSLConfig | None) -> None:
+        """New PKI files: the ssl:/pssl: controllers reconnect (or listen again) with them."""
+        if ssl == self.ssl:
+            return
+        self.ssl = ssl
+        if self._nursery is None:
+            return
+        for target, st in list(self.controllers.items()):
+            if target.startswith(("ssl:", "pssl:")):
+                st.scope.cancel()
+                del self.controllers[target]
+        self._start_controllers()
+
+    def _ssl_context(self, server_side: bool):
+        """A TLS context from the current files; OSError(ENOPROTOOPT) if incomplete."""
+        s = self.ssl or bridge_mod.SSLConfig()
+        return sslctx.make_context(server_side, s.private_key, s.certificate, s.ca_cert,
+                                   bootstrap_ca_cert=s.bootstrap_ca_cert)
+
     def _start_controllers(self) -> None:
         # Only targets that went away or changed lose their connection (as connmgr.c
         # update_ofservices does); the others keep theirs.
         self._ctl_targets = tuple(self.bridge.controllers)
         wanted = {c.target: c for c in self._ctl_targets}
         for target, st in list(self.controllers.items()):
-            # ovs-vsctl set-controller makes new rows: a new uuid alone is no change.
-            if wanted.get(target, st.info).uuid != st.info.uuid:
-                st.info = replace(st.info, uuid=wanted[target].uuid)
+            # ovs-vsctl set-controller makes new rows: a new uuid alone is no change;
+            # new packet-in limits apply to the live connections (ofconn_reconfigure).
+            new = wanted.get(target)
+            if new is not None and replace(new, uuid=st.info.uuid, rate_limit=st.info.rate_limit,
+                                           burst_limit=st.info.burst_limit) == st.info:
+                st.info = new
+                for conn in st.conns:
+                    conn.set_rate_limit(new.rate_limit, new.burst_limit)
             if wanted.get(target) != st.info:
                 st.scope.cancel()
                 del self.controllers[target]
@@ -252,6 +323,7 @@ class BridgeConnMgr:
             status["sec_since_disconnect"] = str(int(now - st.last_disconnect))
         if st.conn is None:                      # OVS leaves role empty while disconnected
             return False, None, status
+        status.update(st.conn.pinsched_status())  # packet-in-{action,miss}-* when rate limited
         return True, ROLE_NAMES.get(st.conn.role, "other"), status
 
     def _roles_changed(self) -> bool:
@@ -278,9 +350,6 @@ class BridgeConnMgr:
         except ValueError as e:
             log.warning("%s", e)
             return
-        if kind in ("ssl", "pssl"):
-            log.warning("%s: SSL is not supported", c.target)
-            return
         probe = (c.inactivity_probe if c.inactivity_probe is not None else 5000) / 1000.0
         probe = probe or None
         if not active:
@@ -292,6 +361,17 @@ class BridgeConnMgr:
                 listeners = await trio.open_tcp_listeners(port, host=host or None)
 
             async def handler(stream):
+                if kind == "pssl":
+                    try:
+                        stream = trio.SSLStream(stream, self._ssl_context(True), server_side=True)
+                    except OSError as e:
+                        log.warning("%s: dropping connection (%s)", c.target, _error_text(e))
+                        await trio.aclose_forcefully(stream)
+                        return
+                    try:
+                        await _handshake(stream, c.target)
+                    except OSError:
+                        return
                 await self._session(stream, primary=True, probe=probe, name=c.target, ctl=st)
             await trio.serve_listeners(handler, listeners)
             return
@@ -300,15 +380,20 @@ class BridgeConnMgr:
         while True:
             st.state = "CONNECTING"
             try:
-                if kind == "unix":
-                    stream = await trio.open_unix_socket(host)
-                else:
-                    stream = await trio.open_tcp_stream(host, port)
-            except OSError as e:
-                log.info("%s: connecting... (%s)", c.target, e.strerror or e)
+                # rconn gives up on an attempt after max(1 s, backoff).
+                with trio.fail_after(max(1.0, backoff)):
+                    stream = await self._open_active(kind, host, port, c.target)
+            except (OSError, trio.TooSlowError) as e:
+                err = _error_text(e) if isinstance(e, OSError) else os.strerror(errno.ETIMEDOUT)
+                log.info("%s: connecting... (%s)", c.target, err)
                 st.state = "BACKOFF"
-                if st.last_error != _error_text(e):
-                    st.last_error = _error_text(e)
+                # rconn counts a disconnection when an attempt fails in its CONNECTING
+                # state (a TLS handshake, a timeout), not when it fails at once (a
+                # refused loopback connect, missing SSL files).
+                if not isinstance(e, OSError) or e.errno == errno.EPROTO:
+                    st.last_disconnect = trio.current_time()
+                if st.last_error != err:
+                    st.last_error = err
                     self._notify()
                 await trio.sleep(backoff)
                 backoff = min(backoff * 2, max_backoff)
@@ -321,16 +406,31 @@ class BridgeConnMgr:
             self._notify()
             await trio.sleep(backoff)
 
+    async def _open_active(self, kind: str, host: str, port: int, name: str):
+        """A connected stream to an active target (for ssl:, handshake done)."""
+        if kind == "unix":
+            return await trio.open_unix_socket(host)
+        # The files first: without them OVS fails before connecting (ENOPROTOOPT).
+        ctx = self._ssl_context(False) if kind == "ssl" else None
+        stream = await trio.open_tcp_stream(host, port)
+        if ctx is None:
+            return stream
+        stream = trio.SSLStream(stream, ctx, server_hostname=_server_name(host))
+        await _handshake(stream, name)
+        return stream
+
     # ------------------------------------------------------------ one connection
     async def _session(self, stream, *, primary: bool, probe, name: str,
                        ctl: ControllerState | None = None) -> None:
         conn = self.ofproto.new_conn(primary=primary, now=trio.current_time(),
                                      probe_interval=probe, name=name)
         wake = trio.Event()
-        # Fast path (see "One connection's I/O" below): a socket stream is read and
-        # written with non-blocking os.read/os.write, trio only waiting for readiness.
-        sock = getattr(stream, "socket", None)
+        # Fast path (see "One connection's I/O" below): a plain socket stream is read
+        # and written with non-blocking os.read/os.write, trio only waiting for
+        # readiness.  Anything else (an SSLStream) goes through receive_some/send_all.
+        sock = stream.socket if isinstance(stream, trio.SocketStream) else None
         fd = sock.fileno() if sock is not None else -1
+        spare = self.ofproto.encode_ahead
         reading = False          # the reader is inside receive_data: it flushes after
         blocked = False          # the writer is waiting for the socket to drain
         pending = b""            # taken from conn but not yet written
@@ -358,9 +458,11 @@ class BridgeConnMgr:
                 if k < len(data):
                     pending = data[k:]
                     wake.set()
-            if conn.closed:
+            if conn.closed or conn.pinsched_backlog:     # the writer's timer releases them
                 wake.set()
         if ctl is not None:
+            conn.set_rate_limit(ctl.info.rate_limit, ctl.info.burst_limit)
+            ctl.conns.add(conn)
             ctl.n_connected += 1
             ctl.conn = ctl.conn or conn
             ctl.state, ctl.last_connection = "ACTIVE", trio.current_time()
@@ -393,7 +495,7 @@ class BridgeConnMgr:
                                 # flow_mod (a controller's batch) is usually microseconds
                                 # away: poll for it briefly rather than paying for a sleep,
                                 # a wake-up and a trio reschedule (most of a round trip).
-                                data = _spin_read(fd) if conn.expect_more else None
+                                data = _spin_read(fd, spare) if conn.expect_more else None
                                 if data is None:
                                     await trio.lowlevel.wait_readable(sock)
                                     continue
@@ -442,13 +544,16 @@ class BridgeConnMgr:
                         conn.handle_timer(trio.current_time())
                 n.start_soon(reader)
                 n.start_soon(writer)
-        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+        # except*: the reader's and writer's errors arrive wrapped in an ExceptionGroup
+        # (a peer gone while send_all writes to an SSL stream, os.write's EPIPE).
+        except* (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
             pass
         finally:
             if conn.close_reason and conn.close_reason != "connection closed by peer":
                 log.info("%s: %s", name, conn.close_reason)
             self.ofproto.drop_conn(conn)
             if ctl is not None:
+                ctl.conns.discard(conn)
                 ctl.n_connected -= 1
                 if ctl.conn is conn:
                     ctl.conn = None

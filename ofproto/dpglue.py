@@ -481,7 +481,7 @@ class DpGlue:
             max_len=ctl.get("max_len", 0xFFFF), controller_id=ctl.get("controller_id", 0),
             userdata=userdata)
         self.n_packet_ins += 1
-        pin_mod.deliver(bg.ofproto.conns, ev)
+        pin_mod.deliver(bg.ofproto.conns, ev, self.clock())
 
     def packet_out(self, bg: BridgeGlue, msg) -> None:
         """PACKET_OUT: translate the message's actions for its packet, execute."""

@@ -32,8 +32,8 @@ import struct
 from . import ofp
 from . import ofputil as U
 from .ofp import actions as A
-from .ofp.match import (_HEADERS, _SIMPLE_FOLDS, FlowMatch, Match10, note_prereq_context,
-                        _simple_fold)
+from .ofp.match import (_HEADERS, _SIMPLE_FOLDS, OFPFW10_ALL, FlowMatch, Match10,
+                        _simple_fold, normalize_match, note_prereq_context)
 from .ofp.nicira import NxFlowMod
 
 _NX_FLOW_MOD = bytes.fromhex("000023200000000d")   # vendor NX, subtype NXT_FLOW_MOD
@@ -93,7 +93,10 @@ def flow_mod_spec(raw: bytes, table_id_ext: bool):
             if match is None:
                 return None
         else:
-            match = Match10.unpack(raw, 8).to_flow()
+            m10 = Match10.unpack(raw, 8)
+            if not m10.wildcards & OFPFW10_ALL:
+                return None             # exact match: the priority changes (general path)
+            match = normalize_match(m10.to_flow())
         if check:
             U.check_ofpacts(fields["ofpacts"], match, check_v, fields["table_id"])
     except Exception:                   # noqa: BLE001 - the general path reports it

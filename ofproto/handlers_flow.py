@@ -26,6 +26,7 @@ Fail mode: ``set_fail_open_flow`` adds or removes table 0's
 """
 from __future__ import annotations
 
+import collections
 import copy
 import dataclasses
 
@@ -48,6 +49,7 @@ OFPP_CONTROLLER, OFPP_LOCAL, OFPP_NORMAL = 0xFFFD, 0xFFFE, 0xFFFA
 NO_BUFFER = 0xFFFFFFFF
 OFPRR_DELETE = 2
 N_VISIBLE = 254
+ENCODE_AHEAD = 1 << 17          # added rules waiting for encode_ahead (older ones drop out)
 
 _NORMAL_FLOW = M.FlowMod(version=1, command=0, priority=0, match=Match10(),
                          actions=(A.Output10(port=OFPP_NORMAL, max_len=0),))
@@ -61,6 +63,7 @@ class FlowState:
     def __init__(self, ofproto, now: float):
         self.ofproto = ofproto
         self._link(FlowTables(), GroupTable(), MeterTable())
+        self._unencoded = collections.deque(maxlen=ENCODE_AHEAD)   # see encode_ahead
         self.sync_config()
 
     def _link(self, tables, groups, meters) -> None:
@@ -130,8 +133,27 @@ class FlowState:
         """Execute a decoded flow_mod (also :mod:`.fastpath`'s, from the connection)."""
         res = self.tables.apply(spec, now)
         self.ofproto.on_flows_changed(self.ofproto)
+        if res.added is not None:
+            self._unencoded.append(res.added)
         if res.deleted:
             self.flow_removed(res.deleted, now)
+
+    def encode_ahead(self) -> bool:
+        """Encode one added rule's flow stats entry in the version it came in
+        (:func:`.ofputil.prefill_stats_entry`), for the connection to call
+        while it waits for the next message; False when none is left.  A
+        dump of many just-added flows then finds them encoded (the encoding
+        is most of a first dump's cost) without the adds paying for it."""
+        todo = self._unencoded
+        while todo:
+            rule = todo.popleft()
+            if rule.removed is None and rule._wire is None:
+                try:
+                    U.prefill_stats_entry(rule)
+                except OFPError:        # a dump will answer with the error; nothing to keep
+                    pass
+                return True
+        return False
 
     @staticmethod
     def stats_request(msg):

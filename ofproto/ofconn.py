@@ -16,6 +16,11 @@ and stops when ``closed`` is true (``close_reason`` says why).  Messages the
 switch sends on its own (PORT_STATUS, FLOW_REMOVED, ROLE_STATUS) go through
 ``send_async(kind, reason, make)``, which applies the SET_ASYNC filter and
 OVS's rule that service connections get nothing while ``miss_send_len`` is 0.
+Packet-ins go through ``send_packet_in``: the same filter, then, on a
+controller connection with ``controller_rate_limit`` (``set_rate_limit``),
+the connection's two :mod:`.pinsched` schedulers (table misses and the
+rest); what they queue comes out of ``handle_timer`` as tokens refill, and
+``get_timer`` includes that time.
 
 States (:class:`State`): HELLO (ours sent, waiting for the peer's), ACTIVE,
 CLOSED.  Negotiation as lib/vconn.c: our HELLO carries our highest version
@@ -64,6 +69,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from . import ofp
+from . import pinsched
 from .fastpath import flow_mod_spec
 from .ofp import OFPError
 from .ofp import messages as M
@@ -183,6 +189,8 @@ class OFConn:
         self.expect_more = False                   # last message: a flow_mod (connmgr polls)
         self.packet_in_format = 0                  # NXT_SET_PACKET_IN_FORMAT
         self.controller_id = 0                     # NXT_SET_CONTROLLER_ID
+        # Packet-in schedulers, [ACTION, MISS]; None: not rate limited.
+        self.schedulers: list[pinsched.PinSched | None] = [None, None]
         self.bundles: dict[int, Bundle] = {}
         self.probe_interval = probe_interval
         self.last_rx = now
@@ -265,11 +273,17 @@ class OFConn:
             base = self.probe_sent_at if self.probe_sent_at is not None else self.last_rx
             times.append(base + self.probe_interval)
         times.extend(b.last_used + BUNDLE_IDLE_TIMEOUT for b in self.bundles.values())
+        times.extend(t for ps in self.schedulers
+                     if ps is not None and (t := ps.wake_time()) is not None)
         return min(times) if times else None
 
     def handle_timer(self, now: float) -> None:
         if self.state is not State.ACTIVE:
             return
+        for ps in self.schedulers:                 # ofconn_run: queued packet-ins first
+            if ps is not None:
+                for msg in ps.run(now):
+                    self.send(msg)
         if self.probe_interval:
             if self.probe_sent_at is not None:
                 if now >= self.probe_sent_at + self.probe_interval:
@@ -303,6 +317,51 @@ class OFConn:
         if msg is not None:
             self.send(msg)
         return True
+
+    def send_packet_in(self, reason: int, is_miss: bool, in_port: int,
+                       make: Callable[["OFConn"], object], now: float) -> bool:
+        """A packet-in (connmgr_send_async_msg): ``send_async``'s filter, then
+        the rate limit of its scheduler, if any (``is_miss``: a table miss)."""
+        if not self.receives_async(PACKET_IN, reason):
+            return False
+        msg = make(self)
+        ps = self.schedulers[is_miss]
+        if ps is None:
+            self.send(msg)
+            return True
+        idle = not ps.n_queued
+        for m in ps.send(in_port, msg, now):
+            self.send(m)
+        if idle and ps.n_queued and self.on_output is not None:
+            self.on_output()          # nothing was sent: the I/O edge must look at get_timer
+        return True
+
+    def set_rate_limit(self, rate: int | None, burst: int | None) -> None:
+        """connmgr.c ofconn_set_rate_limit (Controller ``controller_rate_limit`` /
+        ``controller_burst_limit``, None when unset): a rate creates the schedulers
+        or changes their limits in place (queues kept, trimmed to the burst); no
+        rate removes them with whatever they queued."""
+        for i, ps in enumerate(self.schedulers):
+            if not rate or rate <= 0:
+                self.schedulers[i] = None
+            elif ps is None:
+                self.schedulers[i] = pinsched.PinSched(rate, burst or 0)
+            else:
+                ps.set_limits(rate, burst or 0)
+
+    @property
+    def pinsched_backlog(self) -> int:
+        """Packet-ins waiting for tokens (``get_timer`` says when)."""
+        return sum(ps.n_queued for ps in self.schedulers if ps is not None)
+
+    def pinsched_status(self) -> dict[str, str]:
+        """The Controller.status ``packet-in-{action,miss}-*`` counters (only
+        while rate limited, as connmgr_get_controller_info)."""
+        out: dict[str, str] = {}
+        for i, ps in enumerate(self.schedulers):
+            if ps is not None:
+                out.update(ps.status(pinsched.STATUS_NAMES[i]))
+        return out
 
     # ------------------------------------------------------------ handshake
     def _send_hello(self) -> None:

@@ -172,6 +172,10 @@ class OFProto:
         """A flow_mod decoded by :mod:`.fastpath` (the FLOW_MOD handlers' work)."""
         return self.flows.apply_spec(conn, spec, now)
 
+    def encode_ahead(self) -> bool:
+        """Spare-time work for a connection waiting for input (one unit; False: none)."""
+        return self.flows.encode_ahead()
+
     def validate_bundle_msg(self, conn, msg, now):
         return self.flows.validate_bundle_msg(conn, msg, now)
 

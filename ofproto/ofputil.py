@@ -75,7 +75,8 @@ from .ofp import OFPError
 from .ofp import actions as A
 from .ofp import instructions as I
 from .ofp.fields import field_for
-from .ofp.match import _PREREQS, FlowMatch, Match10, OxmMatch, Tlv
+from .ofp.match import (_PREREQS, OFPFW10_ALL, FlowMatch, Match10, OxmMatch, Tlv,
+                         framed_packer, normalize_match)
 from .ofp.messages import FlowMod, FlowRemoved
 from .ofp.multipart import (AggregateStatsReply, AggregateStatsRequest, FlowStats,
                             FlowStatsReply, _pack_flow_stats)
@@ -624,6 +625,11 @@ def decode_flow_mod(msg, *, table_id_ext: bool = False, max_ports: int = OFPP_MA
     nx = isinstance(msg, NxFlowMod)
     if nx or v == 1:
         match = msg.match.to_flow()
+        priority = msg.priority
+        if not nx:
+            match = normalize_match(match)      # as OVS does for an ofp10_match
+            if not msg.match.wildcards & OFPFW10_ALL:
+                priority = 0xFFFF               # OF1.0: exact-match rules are the highest
         ofpacts = _canonical_tuple(msg.actions)
         cmd = msg.command
         if table_id_ext:
@@ -638,6 +644,7 @@ def decode_flow_mod(msg, *, table_id_ext: bool = False, max_ports: int = OFPP_MA
         may_add = True
     else:
         match = msg.match.to_flow()
+        priority = msg.priority
         ofpacts = canonical_instructions(msg.instructions)
         cmd = msg.command
         table_id = msg.table_id
@@ -667,7 +674,7 @@ def decode_flow_mod(msg, *, table_id_ext: bool = False, max_ports: int = OFPP_MA
         ofpacts = ()
     else:
         check_ofpacts(ofpacts, match, 1 if nx else v, table_id, max_ports, n_tables)
-    return _new_spec(command=command, table_id=table_id, match=match, priority=msg.priority,
+    return _new_spec(command=command, table_id=table_id, match=match, priority=priority,
                        cookie=cookie, cookie_mask=cookie_mask, new_cookie=new_cookie,
                        idle_timeout=msg.idle_timeout, hard_timeout=msg.hard_timeout,
                        importance=importance, flags=frozenset(flags), out_port=out_port,
@@ -783,29 +790,75 @@ def encode_flow_stats_replies(request_msg, rules, now: float) -> list:
 
 def _entry_tail(rule, fam: str, v: int):
     """The parts of a rule's flow stats entry that change only with its
-    actions: ``(tail bytes, nx match_len, wire flags)``, cached on the rule
+    actions: ``((family, version), tail bytes, nx match_len or OF1.1+ wire
+    flags)`` (OF1.0: the tail is ``(ofp10_match, actions)``), cached on the rule
     for the last (family, version) asked when it has a ``_wire`` slot (a
-    FlowRule; its ``set_ofpacts`` clears the cache)."""
+    FlowRule; its ``set_ofpacts`` clears the cache).
+
+    Building one goes through a per-shape encoder kept in the rule's
+    classifier subtable (``memo``): rules of a subtable share their mask, so
+    only the exact dl_type/nw_proto and VLAN presence - what the match and
+    action encodings depend on besides the mask - are looked at per rule."""
     cache = getattr(rule, "_wire", False)
-    key = (fam, v)
+    key = _tail_key(fam, v)
     if cache and cache[0] == key:
-        return cache[1]
+        return cache
     match = rule.match
+    d = match._d
+    dl, pr, vt = d.get("dl_type"), d.get("nw_proto"), d.get("vlan_tci")
+    shape = (key, dl and dl[0], pr and pr[0], vt and vt[0] & 0x1000)   # values come masked
+    st = getattr(rule, "_subtable", None)
+    memo = st.memo if st is not None else {}
+    enc = memo.get(shape)
+    if enc is None:
+        enc = memo[shape] = _TailEncoder(match, fam, v)
+    ofpacts = rule.ofpacts
+    acts = enc.acts.get(id(ofpacts))
+    acts = acts[1] if acts is not None and acts[0] is ofpacts else enc.actions(ofpacts)
     if fam == "nx":
-        nxm = OxmMatch.pack_flow(match, oxm=False)
-        hit = (nxm + bytes((-len(nxm)) & 7) + _packed_ofpacts(rule.ofpacts, 1, match, v),
-               len(nxm), 0)
+        hit = (key, enc.pack_match(d) + acts, enc.mlen)
     elif fam == "of10":
-        hit = ((_m10(match).pack(), _packed_ofpacts(rule.ofpacts, 1, match, 1)), 0, 0)
+        hit = (key, (_m10(match).pack(), acts), 0)
     else:
-        body = OxmMatch.pack_flow(match, version=v)
-        n = 4 + len(body)
-        hit = (struct.pack("!HH", 1, n) + body + bytes((-n) & 7)
-               + _packed_ofpacts(rule.ofpacts, v, match, v),
-               0, flags_to_wire(rule.flags, v) if v >= 3 else 0)
+        hit = (key, enc.pack_match(d) + acts, flags_to_wire(rule.flags, v) if v >= 3 else 0)
     if cache is not False:
-        rule._wire = (key, hit)         # one (family, version) at a time: memory
+        rule._wire = hit                # one (family, version) at a time: memory
     return hit
+
+
+def prefill_stats_entry(rule) -> None:
+    """Cache ``rule``'s flow stats entry tail for the dump its adder would
+    send: NXST_FLOW for OpenFlow 1.0 (what ovs-ofctl asks), OFPST_FLOW for
+    OpenFlow 1.1-1.4."""
+    v = rule.added_version
+    if v < 6:
+        _entry_tail(rule, "nx" if v == 1 else "of11", v)
+
+
+class _TailEncoder:
+    """Flow stats entry tails for one (match shape, family, version): the
+    match as one compiled expression (padded, with its ofp_match header for
+    OF1.1+), the actions packed once per ofpacts tuple."""
+
+    __slots__ = ("fam", "v", "match", "pack_match", "mlen", "acts")
+
+    def __init__(self, match, fam: str, v: int):
+        self.fam, self.v, self.match = fam, v, match      # match: a sample of the shape
+        self.pack_match, self.mlen = None, 0
+        if fam == "nx":
+            self.pack_match, self.mlen = framed_packer(match, oxm=False)
+        elif fam == "of11":
+            self.pack_match, _ = framed_packer(match, version=v, ofp11=True)
+        self.acts = {}                  # id(ofpacts) -> (ofpacts, packed bytes)
+
+    def actions(self, ofpacts) -> bytes:
+        fam, v = self.fam, self.v
+        packed = _packed_ofpacts(ofpacts, v if fam == "of11" else 1, self.match,
+                                 1 if fam == "of10" else v)
+        if len(self.acts) >= 1024:
+            self.acts.clear()
+        self.acts[id(ofpacts)] = (ofpacts, packed)    # the entry keeps the tuple alive
+        return packed
 
 
 _PACKED: dict = {}
@@ -838,35 +891,11 @@ def encode_flow_stats_wire(request_msg, rules, now: float) -> list:
     if v >= 6 and fam == "of11":
         raise OFPError("OFPBRC_BAD_STAT", detail="OF1.5 flow stats (OXS) not supported yet")
     cls = NxFlowStatsReply if fam == "nx" else FlowStatsReply
-    nx_pack, of10_pack = _NX_FS_PACK, _OF10_FS_PACK
-    of10_pack2, of11_pack = _OF10_FS2_PACK, _OF11_FS_PACK
-    parts, cur = [], []
     head = cls(version=v, xid=req.xid, flags=0, stats=()).encode()
+    entries = _ENTRY_BUILDERS[fam](rules, _tail_key(fam, v), v, now)
+    parts, cur = [], []
     prefix = size = len(head)
-    for r in rules:
-        tail, mlen, wflags = _entry_tail(r, fam, v)
-        ms = int(round((now - r.created) * 1000))
-        if ms < 0:
-            ms = 0
-        sec, nsec = ms // 1000, (ms % 1000) * 1000000
-        flags = r.flags
-        pk = UINT64_MAX if "no_packet_counts" in flags else r.n_packets
-        by = UINT64_MAX if "no_byte_counts" in flags else r.n_bytes
-        if fam == "nx":
-            idle = max(0, int((now - r.used) * 1000)) // 1000          # _age, inlined
-            hard = max(0, int((now - r.modified) * 1000)) // 1000
-            e = nx_pack(48 + len(tail), r.table_id, sec, nsec, r.priority, r.idle_timeout,
-                        r.hard_timeout, mlen, idle + 1 if idle < 0xFFFF else 0xFFFF,
-                        hard + 1 if hard < 0xFFFF else 0xFFFF, r.cookie, pk, by) + tail
-        elif fam == "of10":
-            m10, acts = tail
-            e = (of10_pack(88 + len(acts), r.table_id) + m10
-                 + of10_pack2(sec, nsec, r.priority, r.idle_timeout, r.hard_timeout, r.cookie,
-                              pk, by) + acts)
-        else:
-            e = of11_pack(48 + len(tail), r.table_id, sec, nsec, r.priority, r.idle_timeout,
-                          r.hard_timeout, wflags, r.importance if v >= 5 else 0, r.cookie,
-                          pk, by) + tail
+    for e in entries:
         n = len(e)
         if cur and size + n > MAX_REPLY:
             parts.append((size, cur))
@@ -886,6 +915,63 @@ def encode_flow_stats_wire(request_msg, rules, now: float) -> list:
         entries.insert(0, bytes(h))
         out.append(b"".join(entries))
     return out
+
+
+# The entry builders, one per family, over _entry_parts: the per-rule
+# arithmetic of flow_stats_entry written out (a dump of 100,000 flows runs it
+# 100,000 times).  Durations are rounded to milliseconds as OVS's are.
+def _entry_parts(rules, key, fam, v, now):
+    """(rule, tail, match_len or wire flags, sec, nsec, packets, bytes) per rule."""
+    tail_of = _entry_tail
+    for r in rules:
+        w = r._wire
+        _, tail, extra = w if w is not None and w[0] is key else tail_of(r, fam, v)
+        ms = int(round((now - r.created) * 1000))
+        if ms < 0:
+            ms = 0
+        flags = r.flags
+        if flags:
+            pk = UINT64_MAX if "no_packet_counts" in flags else r.n_packets
+            by = UINT64_MAX if "no_byte_counts" in flags else r.n_bytes
+        else:
+            pk, by = r.n_packets, r.n_bytes
+        yield r, tail, extra, ms // 1000, (ms % 1000) * 1000000, pk, by
+
+
+def _nx_entries(rules, key, v, now):
+    out, pack = [], _NX_FS_PACK
+    for r, tail, mlen, sec, nsec, pk, by in _entry_parts(rules, key, "nx", v, now):
+        idle = int((now - r.used) * 1000) // 1000              # _age, inlined
+        hard = int((now - r.modified) * 1000) // 1000
+        out.append(pack(48 + len(tail), r.table_id, sec, nsec, r.priority,
+                        r.idle_timeout, r.hard_timeout, mlen,
+                        1 if idle < 0 else idle + 1 if idle < 0xFFFF else 0xFFFF,
+                        1 if hard < 0 else hard + 1 if hard < 0xFFFF else 0xFFFF,
+                        r.cookie, pk, by) + tail)
+    return out
+
+
+def _of10_entries(rules, key, v, now):
+    pack, pack2 = _OF10_FS_PACK, _OF10_FS2_PACK
+    return [pack(88 + len(acts), r.table_id) + m10
+            + pack2(sec, nsec, r.priority, r.idle_timeout, r.hard_timeout, r.cookie, pk, by) + acts
+            for r, (m10, acts), _, sec, nsec, pk, by in _entry_parts(rules, key, "of10", v, now)]
+
+
+def _of11_entries(rules, key, v, now):
+    pack = _OF11_FS_PACK
+    return [pack(48 + len(tail), r.table_id, sec, nsec, r.priority, r.idle_timeout,
+                 r.hard_timeout, wflags, r.importance if v >= 5 else 0, r.cookie, pk, by) + tail
+            for r, tail, wflags, sec, nsec, pk, by in _entry_parts(rules, key, "of11", v, now)]
+
+
+_ENTRY_BUILDERS = {"nx": _nx_entries, "of10": _of10_entries, "of11": _of11_entries}
+_TAIL_KEYS: dict = {}
+
+
+def _tail_key(fam: str, v: int) -> tuple:
+    """(family, version), one object per value: the rule caches compare by identity."""
+    return _TAIL_KEYS.setdefault((fam, v), (fam, v))
 
 
 _NX_FS_PACK = struct.Struct("!HBxIIHHHHHHQQQ").pack

@@ -19,14 +19,18 @@ and packet-in format (``NXT_SET_PACKET_IN_FORMAT``: 0 standard, 1
 ``NXT_PACKET_IN``, 2 ``NXT_PACKET_IN2``).  A table miss
 (``IMPLICIT_MISS``) goes only to the sessions that asked for misses
 (:func:`wants_packet_in_on_miss`, the same test that makes translation send
-misses to the controller at all).
+misses to the controller at all).  A rate-limited controller connection
+passes each packet-in through its scheduler (:mod:`.pinsched`) for misses
+(internal reason NO_MATCH, EXPLICIT_MISS or IMPLICIT_MISS) or for the rest,
+queued by ``in_port``; :func:`deliver` counts a queued one as sent, as
+connmgr.c does.
 
 Frames are never buffered (OVS has ``n_buffers`` 0): ``buffer_id`` is
 ``NO_BUFFER`` and the *whole* frame is sent whatever ``max_len`` says
 (captured: OVS 3.1 sent 110 bytes to faucet's ``CONTROLLER:96``), so
 ``total_len`` is the frame length and NXT_PACKET_IN2 has no ``full_len``.
 
-Nothing here does I/O.
+Nothing here does I/O; ``now`` (seconds) is the rate limiters' clock.
 """
 from __future__ import annotations
 
@@ -50,6 +54,8 @@ NXPIF_STANDARD, NXPIF_NXT_PACKET_IN, NXPIF_NXT_PACKET_IN2 = 0, 1, 2
 NXPINT_PACKET, NXPINT_FULL_LEN, NXPINT_BUFFER_ID, NXPINT_TABLE_ID = 0, 1, 2, 3
 NXPINT_COOKIE, NXPINT_REASON, NXPINT_METADATA, NXPINT_USERDATA = 4, 5, 6, 7
 NO_COOKIE = 0xFFFFFFFFFFFFFFFF
+# Reasons that go to the connection's "miss" scheduler (connmgr_send_async_msg).
+MISS_REASONS = frozenset((OFPR_NO_MATCH, OFPR_EXPLICIT_MISS, OFPR_IMPLICIT_MISS))
 
 _META_WIDTH = {"in_port": 0xFFFF, "metadata": (1 << 64) - 1, "pkt_mark": 0xFFFFFFFF,
                **{f"reg{i}": 0xFFFFFFFF for i in range(16)}}
@@ -133,18 +139,20 @@ def wants_packet_in_on_miss(conn) -> bool:
             and conn.version < 4)
 
 
-def deliver(conns, ev: PacketInEvent) -> int:
-    """Send ``ev`` to every connection of ``conns`` that wants it; returns
-    how many got it."""
+def deliver(conns, ev: PacketInEvent, now: float) -> int:
+    """Send ``ev`` to every connection of ``conns`` that wants it (now or,
+    rate limited, later); returns how many took it."""
     n = 0
+    is_miss = ev.reason in MISS_REASONS
+    in_port = ev.metadata.get("in_port", 0)
     for c in list(conns):
         if getattr(c, "controller_id", 0) != ev.controller_id:
             continue
         if ev.reason == OFPR_IMPLICIT_MISS and not wants_packet_in_on_miss(c):
             continue
         reason = wire_reason(ev.reason, c.version)
-        if c.send_async(oc.PACKET_IN, reason,
-                        lambda conn: encode(ev, conn.version, conn.packet_in_format)):
+        if c.send_packet_in(reason, is_miss, in_port,
+                            lambda conn: encode(ev, conn.version, conn.packet_in_format), now):
             n += 1
     return n
 

@@ -18,6 +18,15 @@ and runs `Vswitchd.run()` under trio:
 * the unixctl socket ``ovs-vswitchd.<pid>.ctl`` (exit, version, vlog/*,
   memory/show, ofproto/list, coverage/show, bridge/dump-flows).
 
+SSL for controllers (bridge.c bridge_run): the PKI files start as
+``--private-key``/``--certificate``/``--ca-cert`` (``--bootstrap-ca-cert=F``
+is ``--ca-cert=F`` with bootstrapping, which we do not do: F must exist).
+When ``Open_vSwitch.ssl`` points to an SSL row, its files replace them,
+before the bridges are reconfigured; as in OVS nothing unsets them, so
+removing the row keeps the last files.  Every bridge's connection manager
+gets the files (`BridgeConnMgr.set_ssl`: its ssl:/pssl: controllers
+reconnect with new ones).
+
 Extension point for the OpenFlow layer: `Vswitchd.nursery` is the daemon's
 nursery and `Vswitchd.switch` the `bridge.Switch`; register on
 ``switch.on_bridge_added`` to start per-bridge tasks (``vswitchd.nursery.
@@ -91,9 +100,11 @@ class Coverage:
 
 
 class Vswitchd:
-    def __init__(self, remote: str, *, schema: str = SCHEMA):
+    def __init__(self, remote: str, *, schema: str = SCHEMA,
+                 ssl: bridge_mod.SSLConfig | None = None):
         self.remote = remote
         self.schema = schema
+        self.ssl = ssl                               # PKI files for ssl:/pssl: controllers
         self.switch = bridge_mod.Switch(probe=_probe_device)
         self.coverage = Coverage()
         self.idl: TrioIdl | None = None
@@ -116,7 +127,7 @@ class Vswitchd:
         if self.nursery is None:
             return
         from .connmgr import BridgeConnMgr
-        mgr = BridgeConnMgr(br, daemon.rundir(), on_change=self.request_reconfigure)
+        mgr = BridgeConnMgr(br, daemon.rundir(), on_change=self.request_reconfigure, ssl=self.ssl)
         self.openflow[br.name] = mgr
         now = trio.current_time
         br.on_port_added.connect(lambda b, info: mgr.ofproto.port_added(info, now()))
@@ -204,6 +215,8 @@ class Vswitchd:
     async def _reconfigure_once(self) -> int:
         idl = self.idl
         cfg = bridge_mod.config_from_idl(idl.tables)
+        if cfg.ssl is not None and cfg.ssl != self.ssl:     # before bridges start controllers
+            self._set_ssl(cfg.ssl)
         self.coverage.inc("bridge_reconfigure")
         writes = self.switch.reconfigure(cfg, time.monotonic())
         self.dpglue.bonding.reconfigure()
@@ -228,6 +241,13 @@ class Vswitchd:
         self.applied_cfg = cfg
         self.on_reconfigured(self)
         return status
+
+    def _set_ssl(self, ssl: bridge_mod.SSLConfig) -> None:
+        self.ssl = ssl
+        if ssl.bootstrap_ca_cert:
+            log.warning("SSL: bootstrap_ca_cert is not supported: %s must exist", ssl.ca_cert)
+        for mgr in self.openflow.values():
+            mgr.set_ssl(ssl)
 
     def _controller_writes(self, cfg, writes) -> None:
         """Controller.is_connected/role/status, as bridge.c refresh_controller_status."""
@@ -271,6 +291,18 @@ class Vswitchd:
                 self.request_reconfigure()
 
 
+def ssl_from_args(args) -> bridge_mod.SSLConfig | None:
+    """The command line's PKI files (None if it names none)."""
+    if not (args.private_key or args.certificate or args.ca_cert or args.bootstrap_ca_cert):
+        return None
+    if args.bootstrap_ca_cert:
+        log.warning("--bootstrap-ca-cert: bootstrapping is not supported: %s must exist",
+                    args.bootstrap_ca_cert)
+    return bridge_mod.SSLConfig(private_key=args.private_key, certificate=args.certificate,
+                                ca_cert=args.bootstrap_ca_cert or args.ca_cert,
+                                bootstrap_ca_cert=bool(args.bootstrap_ca_cert))
+
+
 def _probe_device(name: str):
     """bridge.Switch's probe: an existing Linux interface of our namespace, or None."""
     from datapath.netdev_linux import probe_device
@@ -290,7 +322,7 @@ async def run(args, config: DaemonConfig):
     remote = args.database or f"unix:{daemon.rundir()}/db.sock"
     if not (remote.startswith("unix:") or remote.startswith("tcp:")):
         daemon.fatal(f"{remote}: unsupported database remote (use unix:PATH or tcp:IP:PORT)")
-    vswitchd = Vswitchd(remote)
+    vswitchd = Vswitchd(remote, ssl=ssl_from_args(args))
     async with trio.open_nursery() as nursery:
         vswitchd.nursery = nursery
         exit_ctl = ExitController(nursery.cancel_scope)

@@ -81,6 +81,7 @@ OFPP_IN_PORT, OFPP_TABLE, OFPP_NORMAL, OFPP_FLOOD = 0xFFF8, 0xFFF9, 0xFFFA, 0xFF
 OFPP_ALL, OFPP_CONTROLLER, OFPP_LOCAL, OFPP_NONE = 0xFFFC, 0xFFFD, 0xFFFE, 0xFFFF
 OFPR_NO_MATCH, OFPR_ACTION, OFPR_INVALID_TTL = 0, 1, 2
 OFPR_ACTION_SET, OFPR_GROUP, OFPR_PACKET_OUT = 3, 4, 5
+OFPR_EXPLICIT_MISS = 6          # OVS-internal: a controller action in a table-miss rule
 OFPR_IMPLICIT_MISS = 7          # OVS-internal: a miss sent by the bridge's own miss rule
 VLAN_CFI = 0x1000
 ETH_IP, ETH_IPV6, ETH_ARP = 0x0800, 0x86DD, 0x0806
@@ -457,7 +458,9 @@ class _Xlate:
         self.commit()
         if reason == OFPR_ACTION and self.rule is not None and self.rule.priority == 0 \
                 and not len(self.rule.match):
-            reason = 6 if False else reason      # OFPR_EXPLICIT_MISS only for OF1.3+ (left as ACTION)
+            # xlate_controller_action: an explicit table miss (observed: controller(reason=6)
+            # in the datapath, "no_match" to OF1.3+, "action" before; the miss rate limiter).
+            reason = OFPR_EXPLICIT_MISS
         meta = tuple(sorted((k, v) for k, v in self.flow.items()
                             if v and (k in _PIPELINE_ONLY or k in ("in_port", "pkt_mark"))))
         state = (self.ctx.bridge, self.table_id, meta, bytes(userdata))

@@ -36,7 +36,7 @@ import time
 
 import trio
 
-from . import daemon, jsonrpc
+from . import daemon, jsonrpc, sslctx
 from .daemon import DaemonConfig, get_logger
 from .database import Database
 from .schema import Schema
@@ -229,12 +229,9 @@ class Server:
             a = self.args
             if not (a.private_key and a.certificate):
                 raise ValueError("pssl: requires --private-key and --certificate")
-            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            ctx.load_cert_chain(a.certificate, a.private_key)
-            if a.ca_cert and a.ca_cert != "none":
-                ctx.load_verify_locations(a.ca_cert)
-                ctx.verify_mode = ssl.CERT_REQUIRED
-            self.ssl_context = ctx
+            # Without --ca-cert clients are not verified (OVS would refuse them).
+            self.ssl_context = sslctx.make_context(True, a.private_key, a.certificate,
+                                                   a.ca_cert or "none")
         return self.ssl_context
 
     async def _active(self, kind, rest):
@@ -245,11 +242,11 @@ class Server:
                     stream = await trio.open_unix_socket(rest)
                 else:
                     host, _, port = rest.rpartition(":")
+                    a = self.args
+                    ctx = (sslctx.make_context(False, a.private_key, a.certificate, a.ca_cert)
+                           if kind == "ssl" else None)
                     stream = await trio.open_tcp_stream(host, int(port))
-                    if kind == "ssl":
-                        ctx = ssl.create_default_context(cafile=self.args.ca_cert)
-                        ctx.load_cert_chain(self.args.certificate, self.args.private_key)
-                        ctx.check_hostname = False
+                    if ctx is not None:
                         stream = trio.SSLStream(stream, ctx)
                 backoff = 1.0
                 await self._connection(stream, kind, probes=kind != "unix")

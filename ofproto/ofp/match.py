@@ -257,6 +257,38 @@ class Match10:
         return cls(wildcards=w, **kw)
 
 
+# ofputil_normalize_match: which fields a match may have, from its dl_type and
+# nw_proto.  OVS applies it to OpenFlow 1.0 flow_mods (an ofp10_match cannot
+# refuse a field whose prerequisite is missing, so it is dropped instead).
+_NORMALIZE_L3 = {0x0800: {"nw_proto", "nw_tos", "nw_ttl", "nw_frag", "nw_src", "nw_dst"},
+                 0x86DD: {"nw_proto", "nw_tos", "nw_ttl", "nw_frag", "ipv6_src",
+                          "ipv6_dst", "ipv6_label"},
+                 0x0806: {"nw_proto", "nw_src", "nw_dst", "arp_sha", "arp_tha"},
+                 0x8035: {"nw_proto", "nw_src", "nw_dst", "arp_sha", "arp_tha"},
+                 0x8847: {"mpls_label", "mpls_tc", "mpls_bos", "mpls_ttl"},
+                 0x8848: {"mpls_label", "mpls_tc", "mpls_bos", "mpls_ttl"}}
+_NORMALIZE_L4 = {0x0800: (6, 17, 132, 1), 0x86DD: (6, 17, 132, 58)}
+_NORMALIZED = frozenset().union(*_NORMALIZE_L3.values(), {"tp_src", "tp_dst", "nd_target"})
+
+
+def normalize_match(fm: FlowMatch) -> FlowMatch:
+    """``fm`` without the L3/L4 fields its dl_type/nw_proto do not allow
+    (OVS's ofputil_normalize_match; ``fm`` itself when nothing changes)."""
+    d = fm._d
+    if not any(k in _NORMALIZED for k in d):
+        return fm
+    dl_type, proto = fm.value("dl_type"), fm.value("nw_proto")
+    may = set(_NORMALIZE_L3.get(dl_type, ()))
+    if proto is not None and proto in _NORMALIZE_L4.get(dl_type, ()):
+        may |= {"tp_src", "tp_dst"}
+        if proto == 58 and fm.value("tp_src") in (135, 136):          # ND solicit/advert
+            may |= {"nd_target", "arp_sha" if fm.value("tp_src") == 135 else "arp_tha"}
+    drop = [k for k in d if k in _NORMALIZED and k not in may]
+    if not drop:
+        return fm
+    return FlowMatch({k: vm for k, vm in d.items() if k not in drop})
+
+
 def _cidr_len(mask: int):
     n = 32 - (((~mask) & 0xFFFFFFFF).bit_length())
     return n if ((0xFFFFFFFF << (32 - n)) & 0xFFFFFFFF) == mask else None
@@ -266,6 +298,7 @@ def _cidr_len(mask: int):
 # NXM / OXM TLVs
 
 _u32 = struct.Struct("!I")
+_u16x2 = struct.Struct("!HH")
 
 
 @dataclass(frozen=True, slots=True)
@@ -527,10 +560,7 @@ class OxmMatch:
     @staticmethod
     def pack_flow(fm: FlowMatch, oxm: bool = True, version: int = 4) -> bytes:
         """``from_flow(fm, oxm, version).pack_tlvs()``, without the objects."""
-        d = fm._d
-        xf = _XFORM
-        return b"".join([head + xf[vc](d[member][0]).to_bytes(n, "big") + maskb
-                         for member, _, vc, _, head, n, maskb in _plan_for(fm, oxm, version)])
+        return packer_for(fm, oxm, version)(fm._d)
 
 
 # from_flow's decisions depend only on the match's shape (members, masks, the
@@ -546,20 +576,72 @@ _NAME_OF = {"dl_src": "eth_src", "dl_dst": "eth_dst", "dl_type": "eth_type",
             "nw_src": "ip_src", "nw_dst": "ip_dst", "nw_proto": "nw_proto", "nw_frag": "ip_frag"}
 
 
-def _plan_for(fm: FlowMatch, oxm: bool, version: int) -> tuple:
+def _plan_entry(fm: FlowMatch, oxm: bool, version: int) -> list:
+    """``[plan, packer or None]`` for ``fm``'s shape (the packer is compiled
+    on first use: from_flow needs only the plan)."""
     d = fm._d
     dl = d.get("dl_type")
     pr = d.get("nw_proto")
     dl_type = dl[0] if dl is not None and dl[1] == 0xFFFF else None
     proto = pr[0] if pr is not None and pr[1] == 0xFF else None
     key = (oxm, version, dl_type, proto, tuple([(k, vm[1]) for k, vm in d.items()]))
-    plan = _PLANS.get(key)
-    if plan is None:
-        plan = _plan(key[4], dl_type, proto, oxm, version)
+    entry = _PLANS.get(key)
+    if entry is None:
+        entry = [_plan(key[4], dl_type, proto, oxm, version), None]
         if len(_PLANS) >= _MAX_PLANS:
             _PLANS.clear()
-        _PLANS[key] = plan
-    return plan
+        _PLANS[key] = entry
+    return entry
+
+
+def _plan_for(fm: FlowMatch, oxm: bool, version: int) -> tuple:
+    return _plan_entry(fm, oxm, version)[0]
+
+
+def packer_for(fm: FlowMatch, oxm: bool = True, version: int = 4):
+    """A function of a match's dict giving the TLV bytes of ``pack_flow``
+    for every match of ``fm``'s shape (same members, masks, exact dl_type and
+    nw_proto)."""
+    entry = _plan_entry(fm, oxm, version)
+    if entry[1] is None:
+        entry[1] = _compile(entry[0])
+    return entry[1]
+
+
+def framed_packer(fm: FlowMatch, oxm: bool = True, version: int = 4, ofp11: bool = False):
+    """``(function of a match's dict, TLV length)`` for ``fm``'s shape: the
+    TLVs padded to 8 bytes, inside an ``ofp_match`` header when ``ofp11``
+    (the flow stats entry's match).  A fresh function: callers that know the
+    shape (a classifier subtable) keep it."""
+    plan = _plan_entry(fm, oxm, version)[0]
+    n = sum(len(head) + nb + len(maskb) for _, _, _, _, head, nb, maskb in plan)
+    lead = _u16x2.pack(1, 4 + n) if ofp11 else b""      # OFPMT_OXM, length before padding
+    return _compile(plan, lead, bytes((-(n + len(lead))) & 7)), n
+
+
+# Value transforms as expressions over ``v`` (see _XFORM) for _compile.
+_XFORM_SRC = ("{v}", "_port11({v})", "({v} & 0x1FFF)", "({v} >> 13)", "({v} >> 2)",
+              "({v} & 0xFC)", "({v} & 3)")
+
+
+def _compile(plan: tuple, lead: bytes = b"", trail: bytes = b""):
+    """One expression per plan: constant header/mask bytes and each value's
+    ``to_bytes`` concatenated - a third of the per-TLV loop's cost."""
+    consts, parts, pending = {}, [], lead
+    for i, (member, _, vc, _, head, n, maskb) in enumerate(plan):
+        pending += head
+        if pending:
+            consts[f"c{i}"] = pending
+            parts.append(f"c{i}")
+        value = _XFORM_SRC[vc].format(v=f"d[{member!r}][0]")
+        parts.append(f"{value}.to_bytes({n}, 'big')")
+        pending = maskb
+    pending += trail
+    if pending:
+        consts["tail"] = pending
+        parts.append("tail")
+    src = "lambda d: " + (" + ".join(parts) if parts else "b''")
+    return eval(src, {"_port11": port_to_ofp11, **consts})    # noqa: S307 - built from the plan only
 
 
 def _plan(shape, dl_type, proto, oxm: bool, version: int) -> tuple:

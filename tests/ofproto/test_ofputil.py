@@ -223,6 +223,31 @@ def test_flow_stats_wire_is_the_encoded_replies(req):
     assert r is rules[0]
 
 
+# Rules that share a classifier subtable (same mask) but not their encoding:
+# tcp/udp (tp_dst is tcp_dst or udp_dst, and so is mod_tp_dst's set_field),
+# VLAN present or not under the same vlan_tci mask (strip_vlan's encoding).
+_SAME_MASK = ["tcp,tp_dst={i},actions=mod_tp_dst:80,output:1",
+              "udp,tp_dst={i},actions=mod_tp_dst:80,output:1",
+              "vlan_tci=0x1000/0x1000,dl_src=02:00:00:00:00:{i:02x},actions=mod_vlan_vid:5,output:2",
+              "vlan_tci=0x0000/0x1000,dl_src=02:00:00:00:00:{i:02x},actions=mod_vlan_vid:5,output:2"]
+
+
+def test_flow_stats_wire_per_shape_encoders_respect_what_the_mask_hides():
+    ft = FlowTables()
+    for i in range(40):
+        for t in _SAME_MASK:
+            ft.apply(spec("priority=%d," % (i + 1) + t.format(i=i), 1), 10.0)
+    reqs = [MpFlowReq(version=4, xid=6, table_id=255, out_port=0xFFFFFFFF),
+            NxFlowStatsRequest(version=1, xid=4),
+            MpFlowReq(version=1, xid=5, table_id=255, out_port=0xFFFF),
+            MpFlowReq(version=5, xid=7, table_id=255, out_port=0xFFFFFFFF)]
+    for req in reqs + reqs:                    # each family after the others, per-rule caches cold
+        rules = ft.collect(U.decode_flow_stats_request(req))
+        assert len(rules) == 160
+        assert U.encode_flow_stats_wire(req, rules, 50.0) == [
+            m.encode() for m in U.encode_flow_stats_replies(req, rules, 50.0)]
+
+
 def test_decode_flow_mod_builds_a_complete_spec():
     s = spec("table=3,priority=5,in_port=9,actions=output:2")
     assert set(vars(s)) == U._SPEC_FIELDS
