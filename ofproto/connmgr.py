@@ -21,10 +21,10 @@ and runs, in its own cancel scope:
   not available" (a pssl: listener still listens and drops each client), as
   in OVS.  The TLS handshake completes before a connection counts as
   connected; a failed one is "Protocol error" (rconn's EPROTO);
-* a timer task: flow expiry, and fail-open (standalone mode: with
+* a timer task: flow expiry, and fail-open (standalone mode: with active
   controllers configured but none connected for three inactivity-probe
-  intervals, the ``priority=0 actions=NORMAL`` flow comes back; a
-  connected controller removes it).
+  intervals, the hidden fail-open rule sends everything to NORMAL; a
+  connected controller removes it; see ofproto.py).
 
 Each connection is an :class:`~.ofconn.OFConn` driven by two tasks: the
 reader feeds ``receive_data`` and writes the replies of what it read at once
@@ -255,6 +255,7 @@ class BridgeConnMgr:
     def reconfigure(self) -> None:
         """Controllers, protocols or fail mode changed."""
         self.ofproto.flows.sync_config()
+        self.ofproto.config_changed(trio.current_time())
         targets = tuple(self.bridge.controllers)
         if targets != self._ctl_targets and self._nursery is not None:
             self._start_controllers()
@@ -565,10 +566,8 @@ class BridgeConnMgr:
     def _fail_open_due(self, now: float):
         """(want fail-open now, next time to look again)."""
         br = self.bridge
-        if br.fail_mode == "secure":
-            return False, None
-        if not br.controllers:
-            return True, None
+        if br.fail_mode == "secure" or not self.ofproto.has_controllers():
+            return False, None                  # fail-open.c exists only with controllers
         if any(st.n_connected for st in self.controllers.values()):
             return False, None
         probe = min(((c.inactivity_probe if c.inactivity_probe is not None else 5000) / 1000.0

@@ -187,6 +187,11 @@ class FlowTables:
         self._group_refs: dict[int, set] = {}
         self._meter_refs: dict[int, set] = {}
         self._timed: set = set()
+        # fail-open.c's rule: table 0, priority FAIL_OPEN_PRIORITY (above any
+        # OpenFlow priority), actions=NORMAL.  Hidden: no dump, stats, delete or
+        # table count sees it; lookups in table 0 find it first (it matches all
+        # and examines nothing).
+        self.fail_open_rule: FlowRule | None = None
 
     # ------------------------------------------------------------ queries
     @property
@@ -466,6 +471,9 @@ class FlowTables:
         """Classify ``flow`` in ``table_id``, counting lookup/matched."""
         cfg = self.tables[table_id]
         cfg.n_lookup += 1
+        if table_id == 0 and self.fail_open_rule is not None:
+            cfg.n_matched += 1
+            return self.fail_open_rule
         r = self._cls[table_id].lookup(flow, wc)
         if r is not None:
             cfg.n_matched += 1

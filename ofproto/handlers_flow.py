@@ -21,8 +21,10 @@ before the first message and the copy is put back on the first error,
 which :meth:`commit_bundle` returns as ``(error, message)`` for the
 connection to report (OVS's inner error, then OFPBFC_MSG_FAILED).
 
-Fail mode: ``set_fail_open_flow`` adds or removes table 0's
-``priority=0 actions=NORMAL`` (an ordinary, deletable flow, as OVS adds it).
+Fail mode: ``add_normal_flow`` adds table 0's ``priority=0 actions=NORMAL``
+(an ordinary, deletable flow, as connmgr_flushed adds it after ``flush``);
+``set_fail_open_rule`` is fail-open.c's hidden rule (shown only by
+``bridge/dump-flows``).
 """
 from __future__ import annotations
 
@@ -32,7 +34,7 @@ import dataclasses
 
 from . import ofconn as oc
 from . import ofputil as U
-from .flowtable import FlowTables
+from .flowtable import FlowRule, FlowTables
 from .groups import GroupTable
 from .meters import MeterTable
 from .ofconn import Handler
@@ -53,8 +55,13 @@ ENCODE_AHEAD = 1 << 17          # added rules waiting for encode_ahead (older on
 
 _NORMAL_FLOW = M.FlowMod(version=1, command=0, priority=0, match=Match10(),
                          actions=(A.Output10(port=OFPP_NORMAL, max_len=0),))
-_NORMAL_DEL = M.FlowMod(version=1, command=4, priority=0, match=Match10(),
-                        out_port=OFPP_NORMAL)
+_DELETE_ALL = M.FlowMod(version=1, command=3, match=Match10(), out_port=OFPP_NONE)
+# ofproto-dpif.c add_internal_flows: table 254's rules, as bridge/dump-flows
+# prints them (the translation implements what they do directly).
+_INTERNAL_RULES = ("priority=2,recirc_id=0,actions=drop",
+                   "priority=0,reg0=0x1,actions=controller(reason=)",
+                   "priority=0,reg0=0x2,actions=drop", "priority=0,reg0=0x3,actions=drop")
+FAIL_OPEN_PRIORITY = 0xF0F0F0          # fail-open.h: above every OpenFlow priority
 
 
 class FlowState:
@@ -62,6 +69,7 @@ class FlowState:
 
     def __init__(self, ofproto, now: float):
         self.ofproto = ofproto
+        self.created = now
         self._link(FlowTables(), GroupTable(), MeterTable())
         self._unencoded = collections.deque(maxlen=ENCODE_AHEAD)   # see encode_ahead
         self.sync_config()
@@ -82,21 +90,44 @@ class FlowState:
     def table_counts(self) -> dict:
         return {t: (a, lk, m) for t, a, lk, m in self.tables.table_stats()}
 
-    def set_fail_open_flow(self, on: bool, now: float) -> None:
-        msg = _NORMAL_FLOW if on else _NORMAL_DEL
-        self.tables.apply(U.decode_flow_mod(msg), now)
+    def add_normal_flow(self, now: float) -> None:
+        """connmgr_flushed's ``priority=0 actions=NORMAL`` (an ordinary flow)."""
+        self.tables.apply(U.decode_flow_mod(_NORMAL_FLOW), now)
+        self.ofproto.on_flows_changed(self.ofproto)
+
+    def flush(self, now: float) -> None:
+        """ofproto_flush_flows: every flow of every table goes (FLOW_REMOVED
+        with reason DELETE to those who asked)."""
+        res = self.tables.apply(U.decode_flow_mod(_DELETE_ALL), now)
+        self.ofproto.on_flows_changed(self.ofproto)
+        self.flow_removed(res.deleted, now)
+
+    def set_fail_open_rule(self, on: bool, now: float) -> None:
+        """Install or remove fail-open.c's hidden NORMAL rule (see FlowTables)."""
+        if on == (self.tables.fail_open_rule is not None):
+            return
+        rule = None
+        if on:
+            rule = FlowRule(0, FlowMatch(), 0, ofpacts=U.decode_flow_mod(_NORMAL_FLOW).ofpacts,
+                            now=now)
+            rule.priority = FAIL_OPEN_PRIORITY      # never in a classifier (they stop at 65535)
+        self.tables.fail_open_rule = rule
         self.ofproto.on_flows_changed(self.ofproto)
 
     def dump_text(self, now: float) -> str:
         """``ovs-appctl bridge/dump-flows`` text (ofproto_get_all_flows)."""
         from .ofp.render import format_actions, format_match
         lines = []
-        for r in self.tables.rules():
+        hidden = [self.tables.fail_open_rule] if self.tables.fail_open_rule is not None else []
+        for r in hidden + list(self.tables.rules()):
             acts = U.encode_ofpacts(r.ofpacts, 1, r.match)
             head = f"table_id={r.table_id}, " if r.table_id else ""
             lines.append(f"{head}duration={int(now - r.created)}s, n_packets={r.n_packets}, "
                          f"n_bytes={r.n_bytes}, {format_match(r.match, r.priority)},"
                          f"actions={format_actions(acts)}")
+        since = int(now - self.created)
+        lines.extend(f"table_id=254, duration={since}s, n_packets=0, n_bytes=0, {rule}"
+                     for rule in _INTERNAL_RULES)
         return "".join(line + "\n" for line in lines)
 
     # -------------------------------------------------- FLOW_REMOVED, timers

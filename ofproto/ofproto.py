@@ -18,10 +18,16 @@ subject to its async filter: PORT_STATUS on port add/delete/modify (from
 the bridge hooks and PORT_MOD) and FLOW_REMOVED on expiry or deletion.
 ``timer()``/``run_timers(now)`` drive idle/hard expiry.
 
-Fail mode (bridge.c/fail-open.c): in standalone mode with no controller
-connected the visible table 0 holds ``priority=0 actions=NORMAL``; in
-secure mode nothing is added.  ``set_fail_open(bool)`` adds or removes it
-(connmgr calls it when controllers come and go).
+Fail mode and flushes (connmgr.c, fail-open.c): ``config_changed(now)``
+flushes every flow when the bridge gets its first active controller
+(``tcp:``/``ssl:``/``unix:``; passive targets do not count) or loses its
+last, and when the fail mode changes while it has none; after a flush a
+standalone bridge without controllers gets the ordinary, deletable
+``priority=0 actions=NORMAL`` flow (connmgr_flushed; also at creation).
+``set_fail_open(bool)`` is the other mechanism: with controllers but none
+connected for a while (connmgr decides when), the flows are flushed and a
+hidden table-0 rule above every OpenFlow priority sends everything to
+NORMAL; no dump shows it but ``bridge/dump-flows``.
 
 Replies follow OVS 3.1: DESC "Nicira, Inc." / "Open vSwitch" / "3.1.0" /
 "None" / "None"; FEATURES with 254 tables, 0 buffers, per-version
@@ -48,6 +54,7 @@ from .ofp.match import Match10
 
 log = logging.getLogger("ofproto")
 
+_ACTIVE_TARGETS = ("tcp:", "ssl:", "unix:")
 N_TABLES = 254                      # visible tables 0..253 (254 is OVS's hidden table)
 MAX_ENTRIES = 1_000_000
 MFR_DESC, HW_DESC, SW_DESC = "Nicira, Inc.", "Open vSwitch", "3.1.0"
@@ -155,10 +162,11 @@ class OFProto:
         self.port_stats_hook = None                # (ofport) -> NetdevStats or None
         self.on_flows_changed = bridge_mod.Hook()  # (ofproto) after flows/groups change
         self.flows = handlers_flow.FlowState(self, now)
-        self.fail_open = False
         for p in br.ports:
             self._track_port(p, now)
-        self.set_fail_open(self.bridge.fail_mode != "secure" and not br.controllers, now)
+        self._had_controllers = self.has_controllers()
+        self._fail_mode = br.fail_mode
+        self._flushed(now)
 
     # ------------------------------------------------------------ handler table
     @property
@@ -206,9 +214,39 @@ class OFProto:
 
     def set_fail_open(self, on: bool, now: float = 0.0) -> None:
         on = bool(on) and self.bridge.fail_mode != "secure"
-        if on != self.fail_open:
-            self.fail_open = on
-            self.flows.set_fail_open_flow(on, now)
+        if on and not self.fail_open:
+            self.flows.flush(now)       # fail_open_run: failing open flushes every flow
+        self.flows.set_fail_open_rule(on, now)
+
+    @property
+    def fail_open(self) -> bool:
+        return self.flows.tables.fail_open_rule is not None
+
+    def has_controllers(self) -> bool:
+        """connmgr_has_controllers: an active (rconn) target is configured."""
+        return any(c.target.startswith(_ACTIVE_TARGETS) for c in self.bridge.controllers)
+
+    def config_changed(self, now: float) -> None:
+        """Controllers or fail mode changed: flush as connmgr_set_controllers
+        and connmgr_set_fail_mode do (see module docstring)."""
+        has = self.has_controllers()
+        if has != self._had_controllers:
+            self._had_controllers = has
+            self._flush(now)
+        if self.bridge.fail_mode != self._fail_mode:
+            self._fail_mode = self.bridge.fail_mode
+            if self.bridge.fail_mode == "secure":
+                self.set_fail_open(False, now)
+            if not has:
+                self._flush(now)
+
+    def _flush(self, now: float) -> None:
+        self.flows.flush(now)
+        self._flushed(now)
+
+    def _flushed(self, now: float) -> None:
+        if not self._had_controllers and self._fail_mode != "secure":
+            self.flows.add_normal_flow(now)
 
     # ------------------------------------------------------------ bridge hooks
     def _track_port(self, ofport: int, now: float) -> None:

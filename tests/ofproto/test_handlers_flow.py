@@ -90,3 +90,45 @@ def test_of10_flow_mods_are_normalized_as_ovs_does():
         pass
     p.send(_dump_request(1), 2.0)
     assert [type(m).__name__ for m in p.take()] == ["NxFlowStatsReply"]
+
+
+def test_flushes_and_fail_open_follow_connmgr():
+    """connmgr.c: a flush when the first active controller comes or the last goes
+    and when the fail mode changes without controllers; the NORMAL flow after a
+    flush of a standalone bridge without controllers; failing open flushes and
+    installs a hidden rule that wins table 0 but no dump shows."""
+    from ofproto import bridge as bridge_mod
+    from ofproto.ofproto import OFProto
+    br = bridge_mod.Bridge(bridge_mod.BridgeConfig(uuid="u", name="br0", datapath_type="dummy"))
+    proto = OFProto(br, 0.0)
+    tables = proto.flows.tables
+    spec = lambda text: U.decode_flow_mod(parse_flow(text).to_flow_mod())
+
+    def visible():
+        return sorted((r.priority, r.table_id) for r in tables.rules())
+    assert visible() == [(0, 0)]                           # standalone, no controller: NORMAL
+    tables.apply(spec("priority=5,in_port=1,actions=drop"), 1.0)
+    br.controllers = [bridge_mod.ControllerInfo("ptcp:6653")]
+    proto.config_changed(2.0)                              # passive: no flush
+    assert visible() == [(0, 0), (5, 0)]
+    br.controllers = [bridge_mod.ControllerInfo("tcp:127.0.0.1:6653")]
+    proto.config_changed(3.0)                              # first active controller
+    assert visible() == []
+    tables.apply(spec("priority=6,in_port=1,actions=drop"), 4.0)
+    proto.set_fail_open(True, 5.0)                         # failing open flushes
+    assert visible() == [] and proto.fail_open
+    rule = tables.lookup(0, {"in_port": 1})
+    assert rule is tables.fail_open_rule and rule.priority == 0xF0F0F0
+    assert tables.collect(U.decode_flow_stats_request(_dump_request(1))) == []
+    assert "priority=15790320,actions=NORMAL" in proto.flows.dump_text(6.0)
+    br.fail_mode = "secure"
+    proto.config_changed(7.0)                              # secure: no fail-open
+    assert not proto.fail_open and tables.lookup(0, {"in_port": 1}) is None
+    tables.apply(spec("priority=7,in_port=1,actions=drop"), 8.0)
+    br.controllers = []
+    proto.config_changed(9.0)                              # the last one goes: flush,
+    assert visible() == []                                 # no NORMAL in secure mode
+    tables.apply(spec("priority=8,in_port=1,actions=drop"), 10.0)
+    br.fail_mode = "standalone"
+    proto.config_changed(11.0)                             # mode change, no controller
+    assert visible() == [(0, 0)]

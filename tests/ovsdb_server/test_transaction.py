@@ -156,9 +156,12 @@ def test_index_conflict_with_modified_rows(db):
     assert ("existed in the database before this transaction, which modified some of the row's columns but "
             "not any columns in this index.") in detail
     assert f"with UUID {U1}, was inserted by this transaction." in detail
-    # The existing, modified row sorts greater here (its "tag" column is set),
-    # so it is named first.
-    assert detail.index(p1) < detail.index(U1)
+    # duplicate_index_row names the greater row first, comparing the columns in
+    # ovsdb-server's order: for Port, "_uuid" comes before the first column in which
+    # the rows differ ("tag"), so the greater uuid (p1's is random) is named first.
+    order = db.schema.tables["Port"].ovs_column_order
+    assert order.index("_uuid") < order.index("tag") and order.index("_uuid") < order.index("interfaces")
+    assert (detail.index(p1) < detail.index(U1)) == (str(p1) > U1)
 
 
 # -- maxRows and referential integrity ----------------------------------------------
