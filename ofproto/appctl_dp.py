@@ -12,7 +12,10 @@ synchronous ``fn(args) -> str`` over one :class:`~.dpglue.DpGlue` and raises
   ``in_port(N)`` a datapath port; the bridge is the port's owner);
 * ``dpctl/dump-flows [-m] [DP]``, ``dpif/dump-flows [-m] BRIDGE``,
   ``dpctl/del-flows [DP]``, ``dpif/show``;
-* ``fdb/show BRIDGE``, ``fdb/flush [BRIDGE]``;
+* ``fdb/show BRIDGE``, ``fdb/flush [BRIDGE]``, ``fdb/stats-show BRIDGE``,
+  ``fdb/stats-clear [BRIDGE]``, ``dpif/show-dp-features BRIDGE``;
+* what OVS answers for protocols nothing has enabled (not implemented here):
+  ``mdb/show``, ``mdb/flush``, ``stp/show``, ``rstp/show``, ``cfm/show``, ``bfd/show``;
 * ``netdev-dummy/receive PORT HEX|FLOW [--len N]...``,
   ``netdev-dummy/set-admin-state [PORT] up|down``;
 * ``revalidator/purge``, ``revalidator/wait``, ``upcall/show``;
@@ -45,6 +48,17 @@ def register(unixctl, glue) -> None:
     r("dpif/show", "", 0, 0, cmds.dpif_show)
     r("fdb/show", "bridge", 1, 1, cmds.fdb_show)
     r("fdb/flush", "[bridge]", 0, 1, cmds.fdb_flush)
+    r("fdb/stats-show", "bridge", 1, 1, cmds.fdb_stats_show)
+    r("fdb/stats-clear", "[bridge]", 0, 1, cmds.fdb_stats_clear)
+    r("dpif/show-dp-features", "bridge", 1, 1, cmds.show_dp_features)
+    # Protocols not implemented here answer as Open vSwitch does when nothing enables them.
+    r("mdb/show", "bridge", 1, 1, cmds.mdb_disabled)
+    r("mdb/flush", "[bridge]", 0, 1, cmds.mdb_disabled)
+    for cmd, usage, missing in (("stp/show", "[bridge]", "no such stp object"),
+                                ("rstp/show", "[bridge]", "No such RSTP object"),
+                                ("cfm/show", "[interface]", "no such CFM object"),
+                                ("bfd/show", "[interface]", "no such bfd object")):
+        r(cmd, usage, 0, 1, _nothing_configured(missing))
     r("netdev-dummy/receive", "name [--qid queue_id] packet|flow [--len packet_len]", 2,
       1 << 16, cmds.receive)
     r("netdev-dummy/set-admin-state", "[netdev] up|down", 1, 2, cmds.set_admin_state)
@@ -205,6 +219,38 @@ class Commands:
             self.glue.mark_dirty(bg)
         return "table successfully flushed"
 
+    def _bridge(self, name):
+        bg = self.glue.bridges.get(name)
+        if bg is None:
+            raise UnixctlError("no such bridge")
+        return bg
+
+    def fdb_stats_show(self, args) -> str:
+        bg = self._bridge(args[0])
+        m = bg.macs
+        return (f'Statistics for bridge "{args[0]}":\n'
+                f"  Current/maximum MAC entries in the table: {len(m)}/{m.max_entries}\n"
+                f"  Current static MAC entries in the table : 0\n"
+                f"  Total number of learned MAC entries     : {m.total_learned}\n"
+                f"  Total number of expired MAC entries     : {m.total_expired}\n"
+                f"  Total number of evicted MAC entries     : {m.total_evicted}\n"
+                f"  Total number of port moved MAC entries  : {m.total_moved}\n")
+
+    def fdb_stats_clear(self, args) -> str:
+        for bg in [self._bridge(args[0])] if args else list(self.glue.bridges.values()):
+            m = bg.macs
+            m.total_learned = m.total_expired = m.total_evicted = m.total_moved = 0
+        return "statistics successfully cleared"
+
+    def show_dp_features(self, args) -> str:
+        self._bridge(args[0])
+        return "".join(f"{k}: {v}\n" for k, v in _DP_FEATURES)
+
+    def mdb_disabled(self, args) -> str:
+        if args:
+            self._bridge(args[0])
+        raise UnixctlError("multicast snooping is disabled")
+
     # ------------------------------------------------------------ netdev-dummy
     def receive(self, args) -> str:
         from datapath.netdev import NetdevError
@@ -250,6 +296,28 @@ class Commands:
                        f"  dump duration : 1ms\n  ufid enabled : true\n\n"
                        f"  0: (keys {n})\n")
         return "".join(out)
+
+
+def _nothing_configured(missing: str):
+    """stp/rstp/cfm/bfd show: nothing to list, and no object by any name."""
+    def show(args) -> str:
+        if args:
+            raise UnixctlError(missing)
+        return ""
+    return show
+
+
+# dpif/show-dp-features of Open vSwitch 3.1's userspace (dummy/netdev) datapath.
+_DP_FEATURES = (
+    ("Masked set action", "Yes"), ("Tunnel push pop", "Yes"), ("Ufid", "Yes"),
+    ("Truncate action", "Yes"), ("Clone action", "Yes"), ("Sample nesting", "10"),
+    ("Conntrack eventmask", "Yes"), ("Conntrack clear", "Yes"), ("Max dp_hash algorithm", "1"),
+    ("Check pkt length action", "Yes"), ("Conntrack timeout policy", "Yes"),
+    ("Explicit Drop action", "Yes"), ("Optimized Balance TCP mode", "Yes"),
+    ("Conntrack all-zero IP SNAT", "Yes"), ("MPLS Label add", "Yes"), ("Max VLAN headers", "1"),
+    ("Max MPLS depth", "3"), ("Recirc", "Yes"), ("CT state", "Yes"), ("CT zone", "Yes"),
+    ("CT mark", "Yes"), ("CT label", "Yes"), ("CT state NAT", "Yes"), ("CT orig tuple", "Yes"),
+    ("CT orig tuple for IPv6", "Yes"), ("IPv6 ND Extension", "Yes"))
 
 
 def _frame_from_key(text, length):
