@@ -91,8 +91,10 @@ class FlowState:
         return {t: (a, lk, m) for t, a, lk, m in self.tables.table_stats()}
 
     def add_normal_flow(self, now: float) -> None:
-        """connmgr_flushed's ``priority=0 actions=NORMAL`` (an ordinary flow)."""
-        self.tables.apply(U.decode_flow_mod(_NORMAL_FLOW), now)
+        """connmgr_flushed's ``priority=0 actions=NORMAL`` (an ordinary flow,
+        added from inside: no reset_counts, which an OF1.0 flow_mod would carry)."""
+        self.tables.apply(dataclasses.replace(U.decode_flow_mod(_NORMAL_FLOW), flags=frozenset()),
+                          now)
         self.ofproto.on_flows_changed(self.ofproto)
 
     def flush(self, now: float) -> None:
