@@ -210,15 +210,17 @@ class PrefixTrie:
     Insertions are counted, so equal prefixes from several rules share a
     node."""
 
-    __slots__ = ("width", "root")
+    __slots__ = ("width", "root", "masks")
 
     def __init__(self, width: int):
         self.width = width
         self.root = [0, 0, 0, 0, None, None]
+        # The mask of each prefix length, one int object per length for every
+        # node of every trie of this width (a 32-bit int is 32 bytes; memory).
+        self.masks = _prefix_masks(width)
 
     def _leaf(self, pv, plen):
-        w = self.width
-        return [pv, ((1 << plen) - 1) << (w - plen), plen, 1, None, None]
+        return [pv, self.masks[plen], plen, 1, None, None]
 
     def insert(self, p: int, plen: int) -> None:
         w = self.width
@@ -237,7 +239,7 @@ class PrefixTrie:
                 continue
             # Split: a new node at the length both agree on (> node's depth).
             e = w - x.bit_length() if x else plen
-            m = ((1 << e) - 1) << (w - e)
+            m = self.masks[e]
             mid = [pv & m, m, e, 0, None, None]
             mid[_C0 + ((child[_VAL] >> (w - e - 1)) & 1)] = child
             node[_C0 + b] = mid
@@ -295,6 +297,17 @@ class PrefixTrie:
             if child[_NRULES]:
                 plens |= 1 << child[_DEPTH]
             node = child
+
+
+_PREFIX_MASKS: dict = {}
+
+
+def _prefix_masks(width: int) -> tuple:
+    masks = _PREFIX_MASKS.get(width)
+    if masks is None:
+        masks = _PREFIX_MASKS[width] = tuple(((1 << n) - 1) << (width - n)
+                                             for n in range(width + 1))
+    return masks
 
 
 def _cidr_len(mask: int, width: int):
@@ -541,6 +554,31 @@ class Classifier:
         self._tries = {f: PrefixTrie(t.width) for f, t in self._tries.items()}
         return out
 
+    # -- undoing removals (flow table transactions) -------------------------
+    def order_mark(self, rule: Rule, marks: dict) -> None:
+        """Before removing ``rule`` when the removal may be undone: note in
+        ``marks`` what :meth:`restore_order` needs to put its subtable and
+        values-tuple back in their places (re-inserting appends them).  Once
+        per subtable, O(its rules)."""
+        st = rule._subtable
+        if st.mask not in marks:
+            marks[st.mask] = (st.seq, list(st.table))
+
+    def restore_order(self, marks: dict) -> None:
+        """After the removals were undone by re-inserting their rules (and
+        every other change since the marks undone too): subtables get their
+        age back and their values-tuples their order, so iteration (dumps,
+        loose modify/delete) and equal-priority ties are as before."""
+        for mask, (seq, keys) in marks.items():
+            st = self._subtables.get(mask)
+            if st is None:
+                continue
+            table = st.table
+            st.seq = seq
+            st.table = {k: table[k] for k in keys if k in table}
+        self._subtables = dict(sorted(self._subtables.items(), key=lambda kv: kv[1].seq))
+        self._dirty = True
+
     # -- queries ------------------------------------------------------------
     def find_exactly(self, match, priority: int) -> Rule | None:
         """The rule with exactly this match and priority (OpenFlow strict)."""
@@ -574,10 +612,11 @@ class Classifier:
                 if all(rm[m][0] & mk == v for m, (v, mk) in want):
                     yield r
 
-    def find_overlap(self, match, priority: int) -> Rule | None:
+    def find_overlap(self, match, priority: int, exclude: Rule | None = None) -> Rule | None:
         """A rule of the same priority that some packet could match together
         with ``match`` (OFPFF_CHECK_OVERLAP), or None.  A rule identical to
-        ``match`` counts as overlapping, as in Open vSwitch."""
+        ``match`` counts as overlapping, as in Open vSwitch, unless it is
+        ``exclude`` (the rule an add would replace)."""
         if not isinstance(match, FlowMatch):
             match = FlowMatch(match)
         tgt = dict(match.items())
@@ -590,12 +629,12 @@ class Classifier:
                 r = st.table.get(tuple([tgt[m][0] & mk for m, mk in st.mask]))
                 while r is not None and r.priority > priority:
                     r = r._next
-                if r is not None and r.priority == priority:
+                if r is not None and r.priority == priority and r is not exclude:
                     return r
                 continue
             common = [(m, mk & tgt[m][1], tgt[m][0]) for m, mk in st.mask if m in tgt]
             for r in st.chains():
-                if r.priority == priority:
+                if r.priority == priority and r is not exclude:
                     rm = r.match
                     if all((rm[m][0] ^ tv) & cm == 0 for m, cm, tv in common):
                         return r

@@ -41,6 +41,10 @@ from .layout import layout, pad, raw, u8, u16, u32
 
 # Masks are few and shared by many rules: one int object per distinct mask (memory).
 _MASKS: dict = {}
+# Likewise the (value, mask) pairs of small values (dl_type, nw_proto, ports...):
+# one tuple per distinct pair, up to _MAX_PAIRS of them.
+_PAIRS: dict = {}
+_MAX_PAIRS = 1 << 16
 
 
 def _no_intern(m, _):
@@ -58,9 +62,11 @@ class FlowMatch(Mapping):
     def __init__(self, items=()):
         d = {}
         intern = _MASKS.setdefault if len(_MASKS) < 65536 else _no_intern
+        pairs = _PAIRS.setdefault if len(_PAIRS) < _MAX_PAIRS else _no_intern
         for k, (v, m) in (items.items() if isinstance(items, Mapping) else items):
             if m:
-                d[k] = (v & m, intern(m, m))
+                v &= m
+                d[k] = pairs((v, m), (v, intern(m, m))) if v < 0x10000 else (v, intern(m, m))
         self._d = d
         self._h = None
 
