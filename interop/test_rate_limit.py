@@ -239,7 +239,10 @@ def test_rate_limited_packet_ins(impl, short_tmp):
         assert BURST <= b["by_100ms"] <= BURST + RATE * 0.1 + 3, (kind, b)
         assert b["spread_s"] >= 0.9 * (b["n"] - BURST - 1) / RATE, (kind, b)
         assert st["bypassed"] == BURST and st["backlog"] == 0, (kind, st)
-        assert st["bypassed"] + st["queued"] == N_FRAMES, (kind, st)
+        # Every frame reaches the scheduler - on a loaded host ovs-vswitchd's dummy rx
+        # queue (100 frames) may overflow during the unpaced burst and lose a few.
+        lost = N_FRAMES - st["bypassed"] - st["queued"]
+        assert lost == 0 if impl == "ours" else 0 <= lost <= 20, (kind, st)
         assert st["bypassed"] + st["queued"] - st["dropped"] == b["n"], (kind, st)
 
 
@@ -250,7 +253,8 @@ def test_counts_match_ovs_vswitchd(short_tmp):
         assert ours[key] == ref[key], key
     for kind in ("action", "miss"):
         o, f = ours[kind], ref[kind]
-        assert ours["status"][kind] | {"dropped": 0} == ref["status"][kind] | {"dropped": 0}
+        assert ours["status"][kind] | {"dropped": 0, "queued": 0} == \
+            ref["status"][kind] | {"dropped": 0, "queued": 0}
         # The rest depends on how long the 300 frames took to arrive: 1 packet-in per 10 ms.
         slack = RATE * abs(o["inject_s"] - f["inject_s"]) + 5
         assert abs(o["n"] - f["n"]) <= slack, (kind, o, f)

@@ -8,7 +8,17 @@ vSwitch and on ours, and must print the same:
   failover, delays, a primary, balance-slb with LACP without partner, passive LACP with
   fallback, error texts, ``Interface:lacp_current`` / ``Port:bond_active_slave``);
 * ``fail-mode.sh``: when flows are flushed (controllers come and go, fail mode changes),
-  the standalone NORMAL flow, and the hidden fail-open rule in ``bridge/dump-flows``.
+  the standalone NORMAL flow, and the hidden fail-open rule in ``bridge/dump-flows``;
+* ``ofctl-tables-queues.sh``: queue statistics and configuration, table features and
+  statistics per version, OF1.4 table descriptions, TABLE_MOD (eviction that evicts,
+  vacancy events to a monitor, table-miss config), IPFIX statistics, memory/show;
+* ``ofctl-of15-stats.sh``: OpenFlow 1.5 flow and aggregate statistics (OXS), printed
+  with filters and compared byte for byte (hex dumps, times zeroed); no_*_counts flags;
+  OF1.5 FLOW_REMOVED to a monitor;
+* ``ofctl-meters-files.sh``: meters, add/diff/replace-flows from files, packet-out,
+  strict mod/del, refusals (also inside a bundle);
+* ``appctl-fdb-features.sh``: fdb/stats-show and -clear, dpif/show-dp-features, and the
+  answers for mdb/stp/rstp/cfm/bfd when nothing enables them.
 """
 from __future__ import annotations
 

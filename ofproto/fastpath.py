@@ -3,9 +3,11 @@
 Theory of operation
 -------------------
 ``ovs-ofctl add-flows`` sends one flow_mod and one barrier at a time and waits,
-so every microsecond of decoding is on the round trip.  Within one run the
-flow_mods differ almost only in their match: the fixed part (command, table,
-cookie, timeouts, priority, flags...) and the actions/instructions repeat.
+so every microsecond of decoding is on the round trip; ``--bundle`` sends the
+flow_mods inside BUNDLE_ADD_MESSAGEs, whose inner bytes the connection hands
+here too (:meth:`.OFConn._bundle_add_fast`).  Within one run the flow_mods
+differ almost only in their match: the fixed part (command, table, cookie,
+timeouts, priority, flags...) and the actions/instructions repeat.
 
 :func:`flow_mod_spec` splits a raw OF1.0 ``OFPT_FLOW_MOD``, ``NXT_FLOW_MOD`` or
 OF1.1+ ``OFPT_FLOW_MOD`` into its match bytes and the rest (the *template*:
@@ -15,7 +17,8 @@ is seen the message goes through the general path (``ofp.decode`` +
 :func:`.ofputil.decode_flow_mod`) and the resulting spec, minus its match,
 is remembered; afterwards only the match is decoded (with the same
 functions the general decoders use: ``parse_tlvs`` + ``OxmMatch.to_flow``,
-``Match10.unpack`` + ``to_flow``) and put into a copy of the template.
+``Match10.unpack`` + ``to_flow``; what those conclude from a TLV header
+alone is kept per header) and put into a copy of the template.
 
 Everything the general path concludes is a function of the template bytes
 except the match itself and :func:`.ofputil.check_ofpacts`' prerequisite
@@ -32,7 +35,7 @@ import struct
 from . import ofp
 from . import ofputil as U
 from .ofp import actions as A
-from .ofp.match import (_HEADERS, _SIMPLE_FOLDS, OFPFW10_ALL, FlowMatch, Match10,
+from .ofp.match import (_CTX_FIELDS, _HEADERS, OFPFW10_ALL, FlowMatch, Match10,
                         _simple_fold, normalize_match, note_prereq_context)
 from .ofp.nicira import NxFlowMod
 
@@ -125,52 +128,73 @@ def _learn(raw: bytes, key, table_id_ext: bool):
     return spec
 
 
+# TLV header -> what _tlvs_to_flow needs of it: (value bytes, has mask, field name,
+# prerequisite check or None, member or None, shift, unmasked mask, payload length,
+# whether note_prereq_context cares).  Only headers parse_tlvs has validated
+# (_HEADERS), each computed once (a function of the header).
+_TLVS: dict = {}
+_NOTED = _CTX_FIELDS | {"vlan_vid", "vlan_tci", "ip_proto", "ct_state"}
+
+
+def _tlv_info(h: int):
+    known = _HEADERS.get(h)
+    if known is None:
+        return None
+    f, n, hm, name, prereq = known
+    _, member, shift, unmasked = _simple_fold(f)
+    if member is None and name != "in_port_oxm":
+        return None                     # vlan_vid/pcp, xreg/xxreg: the general path
+    info = (n, hm, name, prereq, member, shift, unmasked, h & 0xFF, name in _NOTED)
+    if len(_TLVS) < 4096:
+        _TLVS[h] = info
+    return info
+
+
 def _tlvs_to_flow(buf: bytes, off: int, end: int):
     """``OxmMatch(parse_tlvs(buf, off, end)).to_flow()`` for TLVs whose header
     ``parse_tlvs`` has already validated once (``_HEADERS``) and whose field
-    folds simply (``_SIMPLE_FOLDS``), with the same checks in the same order;
+    folds simply (``_simple_fold``), with the same checks in the same order;
     None for anything else or anything wrong (the general path decides)."""
     acc: dict = {}
     seen = set()
     ctx: dict = {}
-    headers = _HEADERS
-    folds = _SIMPLE_FOLDS
+    tlvs = _TLVS
     from_bytes = int.from_bytes
     while off < end:
         if end - off < 4:
             return None
         h, = _I(buf, off)
-        known = headers.get(h)
-        if known is None or off + 4 + (h & 0xFF) > end:
-            return None
-        f, n, hm, name, prereq = known
+        info = tlvs.get(h)
+        if info is None:
+            info = _tlv_info(h)
+            if info is None:
+                return None
+        n, hm, name, prereq, member, shift, unmasked, tlen, noted = info
         p = off + 4
+        off = p + tlen
+        if off > end:
+            return None
         value = from_bytes(buf[p:p + n], "big")
-        mask = from_bytes(buf[p + n:p + n + n], "big") if hm else None
+        mask = from_bytes(buf[p + n:off], "big") if hm else None
         if name in seen:
             return None
         seen.add(name)
         if prereq is not None and not prereq(ctx):
             return None
-        note_prereq_context(ctx, name, value, mask)
-        fold = folds.get(id(f))
-        if fold is None or fold[0] is not f:
-            fold = _simple_fold(f)
-        if fold[1] is None:
-            if name != "in_port_oxm" or mask is not None:
-                return None
+        if noted:
+            note_prereq_context(ctx, name, value, mask)
+        if member is None:
             # OxmMatch.to_flow's in_port_oxm branch (32-bit port mapped down).
+            if mask is not None:
+                return None
             if value >= 0xFF00:
                 if value < 0xFFFFFF00:
                     return None                 # OFPBMC_BAD_VALUE: general path
                 value -= 0xFFFF0000
             acc["in_port"] = (value, 0xFFFF)
-            off = p + (h & 0xFF)
             continue
-        _, member, shift, unmasked = fold
         m = unmasked if mask is None else mask << shift
         v = value << shift
         old = acc.get(member)
         acc[member] = (v & m, m) if old is None else ((old[0] & ~m) | (v & m), old[1] | m)
-        off = p + (h & 0xFF)
     return FlowMatch(acc)

@@ -41,9 +41,23 @@ Semantics (verified against ovs-vswitchd 3.1 with ovs-ofctl, see the tests):
   rule in a full table is refused with OFPFMFC_TABLE_FULL under
   ``overflow_policy="refuse"``, or evicts the least important rule (lowest
   ``importance``, then the one closest to expiring, then the oldest) under
-  ``"evict"`` (rules with no timeout and importance 0 are evictable only
-  when nothing else is, as in OVS where only rules with a timeout or an
-  importance are evictable -- here we simply prefer them).
+  ``"evict"`` or with the OF1.4 TABLE_MOD eviction flag (``eviction``).
+  Only rules with an idle or hard timeout are evictable (OVS's eviction
+  groups hold no others): a table full of permanent rules still refuses.
+
+Transactions (bundle commits): between :meth:`FlowTables.begin` and
+:meth:`~FlowTables.finish` every change is also written to an undo log
+(OVS's ofproto.c does start/revert/finish per message instead; its
+classifier versions rules): an add records the rule and the one it
+displaced, a delete or an eviction the rule, a modify the rule's previous
+actions, cookie, counters and time, a delete-all the whole classifier it
+took out (an empty one goes in its place, so that costs nothing).
+:meth:`~FlowTables.revert` undoes the log in reverse order: the very same
+rule objects go back, with their counters, timeouts and group/meter
+references, and the classifiers' iteration order is put back too
+(:meth:`.Classifier.order_mark`).  Cost: proportional to what the
+transaction did, not to the size of the tables (a subtable that loses a
+rule costs one copy of its key list, for the order).
 
 Lookups (:meth:`FlowTables.lookup`) count per-table ``lookup``/``matched``
 statistics; :meth:`credit` adds datapath statistics to a rule.
@@ -56,7 +70,7 @@ with ``apply(spec, now)``, ``collect(req)``, ``expire(now)``,
 ``table_stats()``, ``tables[i]`` (TableConfig), ``n_rules``, ``rules()``,
 ``remove_rules(rules, now)``, ``rules_with_group(gid)``,
 ``rules_with_meter(mid)``, ``group_ref_count(gid)``, ``meter_flow_count(mid)``,
-``next_timeout()``.
+``next_timeout()``, ``begin()``/``finish()``/``revert(now)``.
 """
 
 from __future__ import annotations
@@ -64,9 +78,10 @@ from __future__ import annotations
 import dataclasses
 
 from .classifier import Classifier, Rule
+from .ofp.match import FlowMatch
 from .ofp import OFPError
 from .ofputil import (OFPG_ANY, OFPP_ANY, OFPRR_DELETE, OFPRR_EVICTION, OFPRR_HARD_TIMEOUT,
-                      OFPRR_IDLE_TIMEOUT, OFPTT_ALL, TBL_INTERNAL, FlowModSpec,
+                      OFPRR_IDLE_TIMEOUT, OFPTT_ALL, TBL_INTERNAL, UINT64_MAX, FlowModSpec,
                       FlowStatsRequest, groups_of, meters_of, output_ports)
 
 DEFAULT_MAX_ENTRIES = 1000000
@@ -75,9 +90,13 @@ _NONE = frozenset()
 # What a delete-all took out of the tables, freed by the next expire() (at most
 # a timer period later) rather than before the reply: releasing 100,000 rules
 # costs about as much as removing them.  ovs-vswitchd likewise frees deleted
-# rules after an RCU grace period (ovsrcu_postpone).  Module-wide so that
-# bundle snapshots (deepcopy of the tables) do not copy it.
+# rules after an RCU grace period (ovsrcu_postpone).  Module-wide: nothing
+# per table to copy or keep.
 _GRAVEYARD: list = []
+
+# Undo log entries (FlowTables.begin): (_U_ADD, rule, displaced or None),
+# (_U_RM, rule), (_U_MOD, rule, previous state), (_U_SWAP, table, classifier, rules).
+_U_ADD, _U_RM, _U_MOD, _U_SWAP = range(4)
 
 
 class FlowRule(Rule):
@@ -105,6 +124,33 @@ class FlowRule(Rule):
         self.n_packets = 0
         self.n_bytes = 0
         self.added_version = added_version
+
+    @classmethod
+    def from_spec(cls, table_id: int, spec: FlowModSpec, now: float) -> "FlowRule":
+        """The rule an add ``spec`` makes: ``__init__``'s work without its
+        argument handling (once per flow added; a spec's match is a FlowMatch
+        and its fields are in range)."""
+        r = object.__new__(cls)
+        match = spec.match
+        r.match = match if isinstance(match, FlowMatch) else FlowMatch(match)
+        r.priority = spec.priority
+        r.payload = r
+        r._next = r._subtable = None
+        r.table_id = table_id
+        ck = spec.new_cookie
+        r.cookie = ck if ck != UINT64_MAX else spec.cookie
+        ofpacts = r.ofpacts = tuple(spec.ofpacts)
+        r._groups = groups_of(ofpacts) or _NONE
+        r._meters = meters_of(ofpacts) or _NONE
+        r._outs = r._wire = r.removed = None
+        r.flags = frozenset(spec.flags)
+        r.idle_timeout = spec.idle_timeout
+        r.hard_timeout = spec.hard_timeout
+        r.importance = spec.importance
+        r.created = r.modified = r.used = now
+        r.n_packets = r.n_bytes = 0
+        r.added_version = spec.version
+        return r
 
     def set_ofpacts(self, ofpacts):
         self.ofpacts = tuple(ofpacts)
@@ -187,6 +233,9 @@ class FlowTables:
         self._group_refs: dict[int, set] = {}
         self._meter_refs: dict[int, set] = {}
         self._timed: set = set()
+        self._undo: list | None = None     # the transaction's undo log (begin/finish)
+        self._marks: dict = {}             # id(classifier) -> (classifier, order marks)
+        self._swapped: list = []           # classifiers a transaction's delete-all took out
         # fail-open.c's rule: table 0, priority FAIL_OPEN_PRIORITY (above any
         # OpenFlow priority), actions=NORMAL.  Hidden: no dump, stats, delete or
         # table count sees it; lookups in table 0 find it first (it matches all
@@ -288,9 +337,68 @@ class FlowTables:
         self._timed.discard(r)
 
     def _remove(self, r: FlowRule, now):
-        self._cls[r.table_id].remove(r)
+        cls = self._cls[r.table_id]
+        if self._undo is not None:
+            ent = self._marks.get(id(cls))
+            if ent is None:
+                ent = self._marks[id(cls)] = (cls, {})
+            cls.order_mark(r, ent[1])
+            self._undo.append((_U_RM, r))
+        cls.remove(r)
         self._unindex(r)
         r.removed = now
+
+    # ------------------------------------------------------------ transactions
+    def begin(self) -> None:
+        """Start logging changes for :meth:`revert` (a bundle commit)."""
+        self._undo, self._marks, self._swapped = [], {}, []
+
+    def finish(self) -> None:
+        """Keep the changes since :meth:`begin`."""
+        swapped = self._swapped
+        self._undo, self._marks, self._swapped = None, {}, []
+        for cls in swapped:             # unlink their rules, as a delete-all outside does
+            cls.clear(_GRAVEYARD)
+
+    def revert(self, now: float) -> None:
+        """Undo every change since :meth:`begin`, newest first: the tables hold
+        the same rule objects in the same state and order as before."""
+        undo = self._undo
+        self._undo = None
+        cls_of = self._cls
+        for op in reversed(undo):
+            kind = op[0]
+            if kind == _U_ADD:
+                _, rule, displaced = op
+                self._unindex(rule)
+                if displaced is None:
+                    cls_of[rule.table_id].remove(rule)
+                else:
+                    cls_of[rule.table_id].insert(displaced)      # back in rule's place
+                    displaced.removed = None
+                    self._index(displaced)
+                rule.removed = now
+            elif kind == _U_RM:
+                rule = op[1]
+                cls_of[rule.table_id].insert(rule)
+                rule.removed = None
+                self._index(rule)
+            elif kind == _U_MOD:
+                _, r, old = op
+                self._unindex(r)
+                (r.ofpacts, r._groups, r._meters, r._outs, r._wire, r.cookie, r.n_packets,
+                 r.n_bytes, r.modified) = old
+                self._index(r)
+            else:
+                _, tid, cls, rules = op
+                cls_of[tid] = cls
+                for r in rules:
+                    r.removed = None
+                    self._index(r)
+        for cls, marks in self._marks.values():
+            if any(c is cls for c in cls_of):     # not one a delete-all's undo dropped
+                cls.restore_order(marks)
+        self._marks, self._swapped = {}, []
 
     def remove_rules(self, rules, now, reason=OFPRR_DELETE) -> list:
         """Remove ``rules`` (group/meter deletion, bundles); ``[(rule, reason)]``."""
@@ -343,9 +451,19 @@ class FlowTables:
         if len(_GRAVEYARD) > 64:            # nobody runs expire(): do not hoard
             _GRAVEYARD.clear()
         for t in tids:
-            if not len(self._cls[t]):
+            cls = self._cls[t]
+            if not len(cls):
                 continue
-            for r in self._cls[t].clear(_GRAVEYARD):
+            if self._undo is None:
+                rules = cls.clear(_GRAVEYARD)
+            else:
+                # In a transaction: an empty classifier takes this one's place,
+                # which stays intact for revert() (finish() unlinks its rules).
+                self._cls[t] = Classifier()
+                rules = list(cls.rules())
+                self._swapped.append(cls)
+                self._undo.append((_U_SWAP, t, cls, rules))
+            for r in rules:
                 if r._groups or r._meters or r in timed:
                     self._unindex(r)
                 r.removed = now
@@ -354,21 +472,23 @@ class FlowTables:
         return res
 
     def _add(self, spec: FlowModSpec, now: float) -> ModResult:
-        tid = 0 if spec.table_id == OFPTT_ALL else spec.table_id
-        self._tables_for(tid, True)
-        self._check_refs(spec)
+        tid = spec.table_id
+        if tid == OFPTT_ALL:
+            tid = 0
+        if tid >= self.n_tables or self.tables[tid].readonly:
+            self._tables_for(tid, True)                 # raises
+        if spec.ofpacts:
+            self._check_refs(spec)
         cls = self._cls[tid]
         cfg = self.tables[tid]
         if ("check_overlap" not in spec.flags and len(cls) < cfg.max_entries
                 and (cfg.flow_limit is None or len(cls) < cfg.flow_limit)):
             # The common add: no overlap check and room for one more, so whether a
             # rule is replaced only matters after the insert (which finds it anyway).
-            rule = FlowRule(tid, spec.match, spec.priority,
-                            cookie=spec.new_cookie if spec.modify_cookie else spec.cookie,
-                            ofpacts=spec.ofpacts, flags=spec.flags,
-                            idle_timeout=spec.idle_timeout, hard_timeout=spec.hard_timeout,
-                            importance=spec.importance, now=now, added_version=spec.version)
+            rule = FlowRule.from_spec(tid, spec, now)
             displaced = cls.insert(rule)
+            if self._undo is not None:
+                self._undo.append((_U_ADD, rule, displaced))
             if displaced is not None:
                 rule.used = displaced.used
                 if "reset_counts" not in spec.flags:
@@ -379,28 +499,20 @@ class FlowTables:
             return ModResult(added=rule, replaced=displaced)
         old = cls.find_exactly(spec.match, spec.priority)
         if "check_overlap" in spec.flags:
-            if old is not None:
-                cls.remove(old)
-            try:
-                hit = cls.find_overlap(spec.match, spec.priority)
-            finally:
-                if old is not None:
-                    cls.insert(old)
+            hit = cls.find_overlap(spec.match, spec.priority, exclude=old)
             if hit is not None:
                 raise OFPError("OFPFMFC_OVERLAP", detail=f"overlaps {hit!r}")
         res = ModResult()
         if old is None:
             res.deleted = self._make_room(tid, now)
-        rule = FlowRule(tid, spec.match, spec.priority,
-                        cookie=spec.new_cookie if spec.modify_cookie else spec.cookie,
-                        ofpacts=spec.ofpacts, flags=spec.flags,
-                        idle_timeout=spec.idle_timeout, hard_timeout=spec.hard_timeout,
-                        importance=spec.importance, now=now, added_version=spec.version)
+        rule = FlowRule.from_spec(tid, spec, now)
         if old is not None:
             rule.used = old.used
             if "reset_counts" not in spec.flags:
                 rule.n_packets, rule.n_bytes = old.n_packets, old.n_bytes
         displaced = cls.insert(rule)
+        if self._undo is not None:
+            self._undo.append((_U_ADD, rule, displaced))
         if displaced is not None:
             self._unindex(displaced)
             displaced.removed = now
@@ -417,11 +529,14 @@ class FlowTables:
             return []
         if cfg.overflow_policy != "evict" and not cfg.eviction:
             raise OFPError("OFPFMFC_TABLE_FULL", detail=f"table {tid} has {len(cls)} flows")
+        need = len(cls) - limit + 1
+        evictable = [r for r in cls.rules() if r.idle_timeout or r.hard_timeout]
+        if len(evictable) < need:
+            raise OFPError("OFPFMFC_TABLE_FULL", detail=f"table {tid}: nothing evictable")
+        evictable.sort(key=lambda r: (r.importance, (r.expiry() or (float("inf"), 0))[0],
+                                      r.created))
         out = []
-        while len(cls) >= limit:
-            victim = min(cls.rules(), key=lambda r: (
-                r.importance, 0 if (r.idle_timeout or r.hard_timeout) else 1,
-                (r.expiry() or (float("inf"), 0))[0], r.created))
+        for victim in evictable[:need]:
             self._remove(victim, now)
             out.append((victim, OFPRR_EVICTION))
         return out
@@ -436,7 +551,11 @@ class FlowTables:
             return ModResult()
         self._check_refs(spec)
         res = ModResult()
+        undo = self._undo
         for r in rules:
+            if undo is not None:
+                undo.append((_U_MOD, r, (r.ofpacts, r._groups, r._meters, r._outs, r._wire,
+                                         r.cookie, r.n_packets, r.n_bytes, r.modified)))
             self._unindex(r)
             r.set_ofpacts(spec.ofpacts)
             if spec.modify_cookie:

@@ -16,10 +16,17 @@ connections: the connection's NXT_FLOW_MOD_TABLE_ID and flow format, the
 FLOW_REMOVED fan-out (rules with ``send_flow_rem``, per connection version
 and async filter), and bundles.
 
-Bundle commit is all or nothing: the tables, groups and meters are copied
-before the first message and the copy is put back on the first error,
-which :meth:`commit_bundle` returns as ``(error, message)`` for the
-connection to report (OVS's inner error, then OFPBFC_MSG_FAILED).
+Bundles: :meth:`validate_bundle_msg` decodes a flow_mod when it is added
+and the connection keeps the spec (its fast path, :mod:`.fastpath`, makes
+the spec from the bytes), so :meth:`commit_bundle` only applies.  The
+commit is all or nothing: the flow tables log what each message does
+(:meth:`.FlowTables.begin`) and undo it on the first error (cost: what the
+bundle did, not the size of the tables); groups and meters are copied
+first only when the bundle has group or meter mods.  The error comes back
+as ``(error, request)`` for the connection to report (OVS's inner error,
+then OFPBFC_MSG_FAILED).  FLOW_REMOVED for what the bundle deleted
+(deletes, evictions, group and meter deletes) goes out after a successful
+commit, in message order; a failed one sends none.
 
 Fail mode: ``add_normal_flow`` adds table 0's ``priority=0 actions=NORMAL``
 (an ordinary, deletable flow, as connmgr_flushed adds it after ``flush``);
@@ -139,7 +146,7 @@ class FlowState:
                 continue
 
             def make(c, rule=rule, reason=reason):
-                if c.version in (2, 6):
+                if c.version == 2:
                     return None
                 return U.encode_flow_removed(rule, reason, c.version,
                                              c.version == 1 and c.flow_format == NX.NXFF_NXM,
@@ -209,21 +216,48 @@ class FlowState:
 
     # -------------------------------------------------- bundles
     def validate_bundle_msg(self, conn, msg, now):
+        """Check a message being added to a bundle (OFPError if it cannot be
+        applied as such); a flow_mod's FlowModSpec is returned, for the commit."""
         if isinstance(msg, (M.FlowMod, NX.NxFlowMod)):
-            self.decode(conn, msg)
+            return self.decode(conn, msg)
+        return None
 
-    def commit_bundle(self, conn, msgs, now):
-        snap = copy.deepcopy((self.tables, self.groups, self.meters))
-        deleted = []
-        for m in msgs:
-            try:
-                if isinstance(m, (M.FlowMod, NX.NxFlowMod)):
-                    deleted.extend(self.tables.apply(self.decode(conn, m), now).deleted)
+    def commit_bundle(self, conn, entries, now):
+        """Apply a bundle's ``(spec, request)`` entries in order, all or none:
+        ``spec`` is a validated flow_mod's FlowModSpec (``request``, its
+        message or bytes, is only for the error), None for another message
+        (group, meter, port mod, packet out), which its handler executes.
+        None when done, ``(error, request)`` when undone."""
+        tables = self.tables
+        snap = None         # groups and meters as they were, once a message may change them
+        deleted, added = [], []
+        req = None
+        tables.begin()
+        try:
+            apply = tables.apply
+            for spec, req in entries:
+                if spec is not None:
+                    res = apply(spec, now)
+                    if res.added is not None:
+                        added.append(res.added)
+                    if res.deleted:
+                        deleted.extend(res.deleted)
+                elif isinstance(req, _GROUP_METER_MODS):
+                    if snap is None:        # flow_mods before it changed neither
+                        snap = copy.deepcopy((self.groups, self.meters))
+                    table = self.meters if isinstance(req, G.MeterMod) else self.groups
+                    deleted.extend(table.apply(req, now, flows=tables).deleted_flows)
                 else:
-                    self.ofproto.handlers[type(m)].fn(conn, m, now)
-            except OFPError as e:
-                self._link(*snap)
-                return e, m
+                    self.ofproto.handlers[type(req)].fn(conn, req, now)
+        except BaseException as e:
+            tables.revert(now)
+            if snap is not None:
+                self._link(tables, *snap)
+            if isinstance(e, OFPError):
+                return e, req
+            raise
+        tables.finish()
+        self._unencoded.extend(added)
         self.ofproto.on_flows_changed(self.ofproto)
         self.flow_removed(deleted, now)
         return None
@@ -278,6 +312,9 @@ class FlowState:
         hook = self.ofproto.packet_out_hook
         if hook is not None:
             hook(self.ofproto, msg, now)
+
+
+_GROUP_METER_MODS = (G.GroupMod, G.NxGroupMod, G.MeterMod)
 
 
 def _fs(name):

@@ -52,11 +52,20 @@ they get ROLE_STATUS (OF1.4+; ONF 1911 in OF1.3).  ROLE_REQUEST on a
 service connection is allowed (OVS does not refuse it).
 
 Bundles (ofproto/bundles.c): OPEN/ADD/CLOSE/COMMIT/DISCARD with OVS's error
-codes; ADD opens implicitly; COMMIT hands the messages to the bridge's
-``commit_bundle(conn, msgs, now)`` which applies them all or none.  On
-failure OVS sends the inner error (with the inner message's xid) and then
-OFPBFC_MSG_FAILED for the commit.  Bundles idle for ``BUNDLE_IDLE_TIMEOUT``
-seconds are discarded with OFPBFC_TIMEOUT.
+codes; ADD opens implicitly.  An ADD's inner message is checked then
+(``validate_bundle_msg(conn, msg, now)``, which returns a flow_mod's spec)
+and the bundle keeps ``(spec or None, request)``; COMMIT hands them to the
+bridge's ``commit_bundle(conn, entries, now)`` which applies them all or
+none.  On failure OVS sends the inner error (with the inner message's xid)
+and then OFPBFC_MSG_FAILED for the commit.  Bundles idle for
+``BUNDLE_IDLE_TIMEOUT`` seconds are discarded with OFPBFC_TIMEOUT.  A
+BUNDLE_ADD_MESSAGE (or ONF's OF1.3 one) carrying an ordinary flow_mod
+takes a fast path like a plain flow_mod's (``_bundle_add_fast``): the
+headers are read by hand and :func:`.fastpath.flow_mod_spec` makes the
+spec from the inner bytes, which the bundle keeps as its request; they are
+decoded only when an error must echo them, so errors are the general
+path's.  Anything unusual (properties, lengths, versions, another inner
+message, a spec the fast path declines) takes the general path.
 
 Nothing here may import trio (tests/ofproto/test_ofconn.py checks).
 """
@@ -94,11 +103,13 @@ OF_ROLE_TO_NX = {v: k for k, v in NX_ROLE_TO_OF.items()}
 # reasons as OF1.3 bits: packet-in no_match/action/invalid_ttl; port status
 # add/delete/modify; flow removed idle/hard/delete/group_delete(/meter...)).
 PACKET_IN, PORT_STATUS, FLOW_REMOVED = "packet_in", "port_status", "flow_removed"
+TABLE_STATUS = "table_status"      # OF1.4 vacancy events: off unless SET_ASYNC asks
 
 
 def default_async(version: int) -> dict:
     fr = 0x3F if version >= 5 else 0xF if version == 4 else 0x7
-    return {PACKET_IN: [0x3, 0], PORT_STATUS: [0x7, 0x7], FLOW_REMOVED: [fr, 0]}
+    return {PACKET_IN: [0x3, 0], PORT_STATUS: [0x7, 0x7], FLOW_REMOVED: [fr, 0],
+            TABLE_STATUS: [0, 0]}
 
 
 class State(enum.Enum):
@@ -160,9 +171,9 @@ class RoleGroup:
 class Bundle:
     id: int
     flags: int
-    opened_by: object                   # the OPEN (or first ADD) message, for errors
+    opened_by: object                   # the OPEN (or first ADD) message or its bytes, for errors
     last_used: float
-    msgs: list = field(default_factory=list)
+    msgs: list = field(default_factory=list)    # (flow_mod spec or None, message or bytes)
     closed: bool = False
 
 
@@ -253,7 +264,13 @@ class OFConn:
         for raw in msgs:
             if self.state is State.CLOSED:
                 return
-            self._receive_one(raw, now)
+            try:
+                self._receive_one(raw, now)
+            except Exception:               # noqa: BLE001 - a bug must not end the switch
+                # Every refusal is an OFPError; anything else is our bug.  The peer
+                # gets a generic error and the connection (and the bridge) go on.
+                log.exception("%s: internal error handling %s", self.name, raw[:16].hex())
+                self._send_error(OFPError("OFPBRC_EPERM", raw[:64]), raw)
 
     @staticmethod
     def _split_until_bad(buf: bytes):
@@ -296,7 +313,7 @@ class OFConn:
         for b in list(self.bundles.values()):
             if now >= b.last_used + BUNDLE_IDLE_TIMEOUT:
                 del self.bundles[b.id]
-                self._send_error(OFPError("OFPBFC_TIMEOUT"), b.opened_by)
+                self._send_error(OFPError("OFPBFC_TIMEOUT"), _as_msg(b.opened_by))
 
     # ------------------------------------------------------------ async messages
     def receives_async(self, kind: str, reason: int) -> bool:
@@ -407,7 +424,8 @@ class OFConn:
         version, mtype = raw[0], raw[1]
         # A flow_mod, an experimenter message or a barrier: more is probably on its
         # way (a flow_mod's barrier, or ovs-ofctl's next flow_mod): connmgr polls.
-        self.expect_more = mtype == 14 or mtype == 4 or mtype == _BARRIER_REQUEST.get(version)
+        self.expect_more = (mtype == 14 or mtype == 4 or mtype == 34
+                            or mtype == _BARRIER_REQUEST.get(version))
         if len(raw) == 8 and version == self.version and mtype == _BARRIER_REQUEST[version]:
             # The reply ovs-ofctl waits for after every flow_mod: no decoding needed.
             self.send(bytes((version, mtype + 1, 0, 8)) + raw[4:8])
@@ -428,6 +446,8 @@ class OFConn:
                 except OFPError as e:
                     self._send_error(e, raw)
                 return
+        if (mtype == 34 or mtype == 4) and self._bundle_add_fast(raw, now):
+            return
         try:
             msg = ofp.decode(raw)
         except OFPError as e:
@@ -473,13 +493,11 @@ class OFConn:
         else:
             raw = _encode_quiet(request) or err.data
             version, xid = request.version, request.xid
-        t, c, exp = err.wire(version)
-        data = raw[:MAX_ERROR_DATA]     # OVS echoes the whole request
-        if exp is not None:
-            data = struct.pack("!I", exp) + data
-            # OF1.2+ experimenter error: type 0xffff, exp_type, experimenter id.
-            return M.Error(version=version, xid=xid, type=t, code=c, data=data)
-        return M.Error(version=version, xid=xid, type=t, code=c, data=data)
+        # OVS echoes the whole request, after the experimenter id (OF1.2+) or the
+        # nx_vendor_error (Nicira errors in OF1.0/1.1): OFPError.encode.
+        t, c, prefix = err.encode(version)
+        return M.Error(version=version, xid=xid, type=t, code=c,
+                       data=prefix + raw[:MAX_ERROR_DATA])
 
     def _send_error(self, err: OFPError, request) -> None:
         log.debug("%s: error %s for %r", self.name, err, request)
@@ -539,20 +557,29 @@ class OFConn:
     def _set_async_masks(self, msg) -> None:
         self.async_cfg = {PACKET_IN: [msg.packet_in_mask0, msg.packet_in_mask1],
                           PORT_STATUS: [msg.port_status_mask0, msg.port_status_mask1],
-                          FLOW_REMOVED: [msg.flow_removed_mask0, msg.flow_removed_mask1]}
+                          FLOW_REMOVED: [msg.flow_removed_mask0, msg.flow_removed_mask1],
+                          TABLE_STATUS: self.async_cfg.get(TABLE_STATUS, [0, 0])}
 
     def _set_async(self, msg, now):
         if msg.version == 4:
             self._set_async_masks(msg)
-            return None
-        self._apply_async_props(msg.properties)
+        else:
+            self._apply_async_props(msg.properties)
+        self._async_set()
         return None
+
+    def _async_set(self) -> None:
+        """handle_nxt_set_async_config: a service connection that sets its async
+        config wants async messages, so it gets the default miss_send_len."""
+        if self.is_service and not self.miss_send_len:
+            self.miss_send_len = OFP_DEFAULT_MISS_SEND_LEN
 
     def _apply_async_props(self, props: bytes) -> None:
         # OF1.4 async properties: type 0/1 packet-in slave/master, 2/3 port
         # status, 4/5 flow removed; 6..11 role/table/requestforward status.
         kinds = {0: (PACKET_IN, 1), 1: (PACKET_IN, 0), 2: (PORT_STATUS, 1),
-                 3: (PORT_STATUS, 0), 4: (FLOW_REMOVED, 1), 5: (FLOW_REMOVED, 0)}
+                 3: (PORT_STATUS, 0), 4: (FLOW_REMOVED, 1), 5: (FLOW_REMOVED, 0),
+                 8: (TABLE_STATUS, 1), 9: (TABLE_STATUS, 0)}
         off = 0
         while off + 4 <= len(props):
             ptype, plen = struct.unpack_from("!HH", props, off)
@@ -575,9 +602,11 @@ class OFConn:
 
     def _nx_set_async(self, msg, now):
         self._set_async_masks(msg)
+        self._async_set()
 
     def _nx_async2(self, msg, now):
         self._apply_async_props(msg.properties)
+        self._async_set()
 
     def _set_flow_format(self, msg, now):
         if msg.format not in (NX.NXFF_OPENFLOW10, NX.NXFF_NXM):
@@ -632,7 +661,7 @@ class OFConn:
             failed = self.bridge.commit_bundle(self, b.msgs, now)
             if failed is not None:
                 err, inner = failed
-                self._send_error(err, inner)
+                self._send_error(err, _as_msg(inner))
                 raise OFPError("OFPBFC_MSG_FAILED")
             return self._bundle_reply(msg, 5)
         if t == 6:                                         # DISCARD_REQUEST
@@ -646,25 +675,76 @@ class OFConn:
         h = self.bridge.handlers.get(type(inner))
         if h is None or not h.bundle:
             raise OFPError("OFPBFC_MSG_UNSUP")
-        if inner.xid != msg.xid:
+        b = self._bundle_for_add(msg.bundle_id, msg.flags, inner.xid == msg.xid, msg, now)
+        validate = getattr(self.bridge, "validate_bundle_msg", None)
+        spec = validate(self, inner, now) if validate is not None else None
+        b.msgs.append((spec, inner))
+        b.last_used = now
+        return None
+
+    def _bundle_for_add(self, bid, flags, same_xid, opened_by, now) -> Bundle:
+        """The bundle an ADD goes to (opened if need be), after OVS's checks."""
+        if not same_xid:
             raise OFPError("OFPBFC_MSG_BAD_XID")
-        b = self.bundles.get(msg.bundle_id)
+        b = self.bundles.get(bid)
         if b is None:
-            b = self.bundles[msg.bundle_id] = Bundle(msg.bundle_id, msg.flags, msg, now)
+            b = self.bundles[bid] = Bundle(bid, flags, opened_by, now)
         elif b.closed:
-            del self.bundles[msg.bundle_id]
+            del self.bundles[bid]
             raise OFPError("OFPBFC_BUNDLE_CLOSED")
-        elif msg.flags != b.flags:
-            del self.bundles[msg.bundle_id]
+        elif flags != b.flags:
+            del self.bundles[bid]
             raise OFPError("OFPBFC_BAD_FLAGS")
         if len(b.msgs) >= MAX_BUNDLE_MSGS:
             raise OFPError("OFPBFC_MSG_TOO_MANY")
-        validate = getattr(self.bridge, "validate_bundle_msg", None)
-        if validate is not None:
-            validate(self, inner, now)
-        b.msgs.append(inner)
+        return b
+
+    def _bundle_add_fast(self, raw: bytes, now) -> bool:
+        """``_bundle_add`` for a BUNDLE_ADD_MESSAGE (OF1.4+, or ONF's in OF1.3+)
+        that carries nothing but an ordinary flow_mod, from the bytes (see the
+        module docstring); False: take the general path."""
+        v = raw[0]
+        if raw[1] == 34:
+            if v < 5:
+                return False
+            off = 16                        # ofp_header, bundle_id, pad, flags
+        elif raw[8:16] == _ONF_BUNDLE_ADD and v >= 4:
+            off = 24                        # ofp_header, ONF experimenter header, ...
+        else:
+            return False
+        n = len(raw)
+        # The inner message must fill the rest exactly (no properties).
+        if (n < off + 8 or raw[off] != v or (raw[off + 2] << 8 | raw[off + 3]) != n - off
+                or getattr(self.bridge, "apply_flow_mod", None) is None):
+            return False
+        inner = raw[off:]
+        spec = flow_mod_spec(inner, self.flow_mod_table_id)
+        if spec is None:
+            return False
+        bid, flags = _BUNDLE_ID_FLAGS(raw, off - 8)
+        b = self.bundles.get(bid)
+        if (b is None or b.closed or b.flags != flags or len(b.msgs) >= MAX_BUNDLE_MSGS
+                or self.role == ROLE_SLAVE or raw[4:8] != inner[4:8]):
+            try:                                # not the next ADD of an open bundle
+                self.reject_slave()
+                b = self._bundle_for_add(bid, flags, raw[4:8] == inner[4:8], raw, now)
+            except OFPError as e:
+                self._send_error(e, raw)
+                return True
+        b.msgs.append((spec, inner))
         b.last_used = now
-        return None
+        return True
+
+
+def _as_msg(request):
+    """A request a bundle kept as bytes, decoded (errors echo the decoded
+    message re-encoded, as for the general path's messages)."""
+    if isinstance(request, (bytes, bytearray)):
+        try:
+            return ofp.decode(bytes(request))
+        except OFPError:
+            return request
+    return request
 
 
 def _encode_quiet(msg) -> bytes:
@@ -678,6 +758,10 @@ def _is_stats_request(msg) -> bool:
     key = type(msg)._keys.get(msg.version, ())
     return len(key) >= 2 and key[1] == (16 if msg.version == 1 else 18)
 
+
+# ONF experimenter id and ONFT_BUNDLE_ADD_MESSAGE (2301): OF1.3's BUNDLE_ADD.
+_ONF_BUNDLE_ADD = bytes.fromhex("4f4e4600000008fd")
+_BUNDLE_ID_FLAGS = struct.Struct("!I2xH").unpack_from
 
 # OFPT_BARRIER_REQUEST by version (OF1.0 numbers differ); the reply is the next type.
 _BARRIER_REQUEST = {1: 18, 2: 20, 3: 20, 4: 20, 5: 20, 6: 20}

@@ -31,14 +31,40 @@ NORMAL; no dump shows it but ``bridge/dump-flows``.
 
 Replies follow OVS 3.1: DESC "Nicira, Inc." / "Open vSwitch" / "3.1.0" /
 "None" / "None"; FEATURES with 254 tables, 0 buffers, per-version
-capability bits and (before OF1.3) the port list; table stats of 254
-tables (OF1.0 entries carry OFPFW10_ALL wildcards and max_entries
-1000000); port stats with UINT64_MAX for counters a dummy port lacks (so
-ovs-ofctl prints ``?``), in the order of OVS's port hmap (:class:`HmapOrder`).
+capability bits and (before OF1.3) the port list; port stats with
+UINT64_MAX for counters a dummy port lacks (so ovs-ofctl prints ``?``), in
+the order of OVS's port hmap (:class:`HmapOrder`).
+
+Tables (ofproto.c query_tables and friends): every table advertises the
+same pipeline, built from the meta-flow field table (:mod:`.ofp.metaflow`):
+TABLE_FEATURES carries every instruction (meter only in OF1.3/1.4, no
+goto_table in table 253), every action, set_field on the writable fields,
+matching on the OXM-encodable ones (HM where arbitrarily maskable), each in
+the header that version uses, split into replies as ofpmp_postappend does;
+table stats add the OF1.1/1.2 capability bitmaps derived from the same
+lists.  A Flow_Table's ``name`` and ``flow_limit`` (as max_entries) show in
+both.  TABLE_DESC (OF1.4+) gives eviction (the TABLE_MOD flag), the fixed
+eviction flags and, with vacancy events on, the thresholds and current
+vacancy (100 without a flow limit unless flows, then 99: UINT_MAX is the
+limit).  TABLE_MOD sets OF1.1/1.2's table-miss config (kept as OVS's enum,
+which OF1.1 table stats report raw), OF1.4's eviction (then a full table
+evicts rules with a timeout, flowtable.py) and vacancy events; table 254 is
+OFPTMFC_EPERM.  After each change of the flows, a table with vacancy
+events whose vacancy fell below vacancy_down (or rose above vacancy_up)
+sends TABLE_STATUS VACANCY_DOWN (UP) once, then waits for the other one
+(send_table_status) - only to connections whose async config asks.
+
+Queues: a netdev-dummy port (LOCAL of a dummy bridge too) has queue 0 with
+unknown statistics; other ports none.  Port ANY needs one port with the
+queue (OFPQOFC_BAD_QUEUE), an unknown port is OFPQOFC_BAD_PORT; OF1.0
+QUEUE_GET_CONFIG takes no port >= OFPP_MAX (so not LOCAL), OF1.1+ ANY;
+queues carry no rate properties.  IPFIX statistics are
+NXST_NOT_CONFIGURED (no IPFIX exporter).
 """
 from __future__ import annotations
 
 import logging
+import struct
 from dataclasses import replace as dc_replace
 
 from . import bridge as bridge_mod
@@ -49,7 +75,9 @@ from .xlate import _calc_mask, _hash_int
 from .ofp import OFPError
 from .ofp import bodies as B
 from .ofp import messages as M
+from .ofp import metaflow as MF
 from .ofp import multipart as MP
+from .ofp import nicira as NX
 from .ofp.match import Match10
 
 log = logging.getLogger("ofproto")
@@ -59,9 +87,29 @@ N_TABLES = 254                      # visible tables 0..253 (254 is OVS's hidden
 MAX_ENTRIES = 1_000_000
 MFR_DESC, HW_DESC, SW_DESC = "Nicira, Inc.", "Open vSwitch", "3.1.0"
 SERIAL_NUM, DP_DESC = "None", "None"
-U64_MAX = 0xFFFFFFFFFFFFFFFF
+U64_MAX, U32_MAX = 0xFFFFFFFFFFFFFFFF, 0xFFFFFFFF
 OFPP_ANY10, OFPP_ANY = 0xFFFF, 0xFFFFFFFF
-OFPP_LOCAL = 0xFFFE
+OFPP_LOCAL, OFPP_ALL10, OFPP_MAX = 0xFFFE, 0xFFFC, 0xFF00
+OFPQ_ALL = 0xFFFFFFFF
+OFPTT_ALL = 0xFF
+ALL_VERSIONS = (1, 2, 3, 4, 5, 6)
+# TABLE_MOD (ofp-table.c): OF1.1/1.2 table-miss config, OF1.4 eviction and vacancy
+# config bits and properties; the tri-states OFPUTIL_TABLE_EVICTION_*/VACANCY_*.
+OFPTC11_TABLE_MISS_MASK, OFPTC14_EVICTION, OFPTC14_VACANCY_EVENTS = 3, 4, 8
+# A table's miss config is kept as OVS's enum ofputil_table_miss: DEFAULT (0),
+# CONTROLLER, CONTINUE, DROP; OF1.1/1.2 TABLE_MOD's OFPTC11_TABLE_MISS_* map to it.
+# OF1.2 table stats carry it back as OFPTC11_*; OF1.1's carry the enum itself (so
+# OVS reports "controller" as continue, "continue" as drop, "drop" as a bad 3).
+MISS_FROM_OFPTC11 = {0: 1, 1: 2, 2: 3}
+MISS_TO_OFPTC11 = {0: 0, 1: 0, 2: 1, 3: 2}
+OFPTMPT14_EVICTION, OFPTMPT14_VACANCY = 2, 3
+EVICTION_ON, EVICTION_OFF = 1, 2
+VACANCY_ON, VACANCY_OFF = 1, 2
+OFPTR_VACANCY_DOWN, OFPTR_VACANCY_UP = 3, 4
+TABLE_STATUS = getattr(oc, "TABLE_STATUS", "table_status")
+# netdev classes with netdev-dummy's queue 0 (an internal port of a dummy bridge is
+# dummy-internal).
+DUMMY_TYPES = frozenset(("dummy", "dummy-internal", "dummy-pmd"))
 OFPPC_PORT_DOWN, OFPPC_NO_RECV, OFPPC_NO_FWD, OFPPC_NO_PACKET_IN = 1, 4, 32, 64
 OFPPC10_NO_STP, OFPPC10_NO_RECV_STP, OFPPC10_NO_FLOOD = 2, 8, 16
 OFPPS_LINK_DOWN, OFPPS_LIVE = 1, 4
@@ -91,6 +139,16 @@ def port_in(p: int, version: int) -> int:
     if version > 1 and p >= 0xFFFFFF00:
         return p - 0xFFFF0000
     return p
+
+
+def port_from_ofp11(p: int) -> int:
+    """ofputil_port_from_ofp11: a 32-bit port below OFPP_MAX or in the reserved
+    range 0xffffff00.., else OFPBAC_BAD_OUT_PORT."""
+    if p < OFPP_MAX:
+        return p
+    if p >= 0xFFFFFF00:
+        return p - 0xFFFF0000
+    raise OFPError("OFPBAC_BAD_OUT_PORT", detail=f"port {p} out of range")
 
 
 def _name32(text: str, n: int) -> bytes:
@@ -162,6 +220,9 @@ class OFProto:
         self.port_stats_hook = None                # (ofport) -> NetdevStats or None
         self.on_flows_changed = bridge_mod.Hook()  # (ofproto) after flows/groups change
         self.flows = handlers_flow.FlowState(self, now)
+        # OF1.4 vacancy events per table: [vacancy_down, vacancy_up, next event or 0]
+        self.vacancy: dict[int, list] = {}
+        self.on_flows_changed.connect(self._vacancy_events)
         for p in br.ports:
             self._track_port(p, now)
         self._had_controllers = self.has_controllers()
@@ -217,6 +278,12 @@ class OFProto:
         if on and not self.fail_open:
             self.flows.flush(now)       # fail_open_run: failing open flushes every flow
         self.flows.set_fail_open_rule(on, now)
+
+    def n_rules(self) -> int:
+        """Flows in every table as ofproto_get_memory_usage counts them: the
+        hidden table 254's internal rules and the fail-open rule too."""
+        return (self.flows.tables.n_rules + len(handlers_flow._INTERNAL_RULES)
+                + (1 if self.fail_open else 0))
 
     @property
     def fail_open(self) -> bool:
@@ -356,15 +423,30 @@ class OFProto:
         self.on_port_state(self, info)
         return None
 
+    # ------------------------------------------------------------ tables
+    def _table_cfg(self, t: int):
+        return self.flows.tables.tables[t]
+
+    def _table_info(self, t: int):
+        """(name, max_entries) of table ``t``: Flow_Table ``name`` and the
+        smaller of 1,000,000 and ``flow_limit`` (ofproto.c query_tables)."""
+        cfg = self._table_cfg(t)
+        limit = cfg.flow_limit
+        return cfg.name, MAX_ENTRIES if limit is None else min(MAX_ENTRIES, limit)
+
     def h_table_stats(self, conn, msg, now):
         v = msg.version
         counts = self.flows.table_counts()
         stats = []
         for t in range(N_TABLES):
             active, lookup, matched = counts.get(t, (0, 0, 0))
+            name, max_entries = self._table_info(t)
+            caps = {"wildcards": OFPFW10_ALL if v == 1 else 0}
+            if v in (2, 3):
+                caps = table_stats_caps(t, v, self._table_cfg(t).miss_config)
             stats.append(B.TableStats(table_id=t, active_count=active, lookup_count=lookup,
-                                      matched_count=matched, wildcards=OFPFW10_ALL if v == 1
-                                      else 0, max_entries=MAX_ENTRIES))
+                                      matched_count=matched, name=_name32(name, 32),
+                                      max_entries=max_entries, **caps))
         size = {1: 64, 2: 88, 3: 128}.get(v, 24)
         return split_replies(lambda part, more: B.TableStatsReply(
             version=v, xid=msg.xid, flags=more, stats=part), stats, size)
@@ -373,60 +455,287 @@ class OFProto:
         if msg.stats:
             raise OFPError("OFPTFFC_EPERM")       # OVS refuses to reconfigure its pipeline
         v = msg.version
-        feats = [table_features(t) for t in range(N_TABLES)]
+        feats = [table_features(t, v, *self._table_info(t)) for t in range(N_TABLES)]
         return split_sized(lambda part, more: B.TableFeaturesReply(
             version=v, xid=msg.xid, flags=more, stats=part), feats,
-            lambda f: len(B.pack_table_features(f, v)))
+            lambda f: len(B.pack_table_features(f, v)), limit=_MP_LIMIT)
 
     def h_table_mod(self, conn, msg, now):
-        if msg.table_id != 0xFF and msg.table_id >= N_TABLES:
-            raise OFPError("OFPTMFC_BAD_TABLE")
+        """ofproto.c handle_table_mod / ofp-table.c ofputil_decode_table_mod."""
+        v = msg.version
+        miss = None                             # OFPUTIL_TABLE_MISS_DEFAULT: no change
+        if v in (2, 3):
+            miss = msg.config & OFPTC11_TABLE_MISS_MASK
+            if miss == OFPTC11_TABLE_MISS_MASK:
+                log.warning("bad table miss config %d", msg.config)
+                miss = 0
+            miss = MISS_FROM_OFPTC11[miss]
+        eviction = vacancy = None               # None: OFPUTIL_TABLE_*_DEFAULT
+        thresholds = (0, 0)
+        if v >= 5:
+            eviction = EVICTION_ON if msg.config & OFPTC14_EVICTION else EVICTION_OFF
+            vacancy = VACANCY_ON if msg.config & OFPTC14_VACANCY_EVENTS else VACANCY_OFF
+            for ptype, body in B.iter_props(msg.properties):
+                if ptype == OFPTMPT14_EVICTION:
+                    if len(body) != 4:
+                        raise OFPError("OFPBPC_BAD_LEN")
+                    # OVS parses this property into the eviction *mode* (not the
+                    # flags): ovs-ofctl's flags 7 thus leave eviction as it is.
+                    eviction = struct.unpack("!I", body)[0]
+                elif ptype == OFPTMPT14_VACANCY:
+                    if len(body) != 4:
+                        raise OFPError("OFPBPC_BAD_LEN")
+                    down, up, cur = body[0], body[1], body[2]
+                    if down > up or up > 100 or cur:
+                        raise OFPError("OFPBPC_BAD_VALUE")
+                    thresholds = (down, up)
+                elif ptype == 0xFFFF and len(body) < 8:    # ofpprop_pull's checks first
+                    raise OFPError("OFPBPC_BAD_LEN")
+                elif ptype == 0xFFFF and not body[:4].strip(b"\0"):
+                    raise OFPError("OFPBPC_BAD_EXPERIMENTER")
+                else:
+                    raise OFPError("OFPBRC_BAD_TYPE")
+        t = msg.table_id                        # 0..254 or ALL: no OFPTMFC_BAD_TABLE
+        if t == OFPTT_ALL:
+            targets = range(N_TABLES)
+        elif t == N_TABLES:                     # the hidden, read-only table 254
+            raise OFPError("OFPTMFC_EPERM")
+        else:
+            targets = (t,)
+        for tid in targets:
+            self._table_mod(tid, miss, eviction, vacancy, thresholds)
         return None
 
-    def h_queue_stats(self, conn, msg, now):
+    def _table_mod(self, t, miss, eviction, vacancy, thresholds) -> None:
+        """ofproto.c table_mod__."""
+        cfg = self._table_cfg(t)
+        if miss is not None:
+            cfg.miss_config = miss
+        if eviction == EVICTION_ON:
+            cfg.eviction = True
+        elif eviction == EVICTION_OFF:
+            cfg.eviction = False
+        if vacancy is not None:
+            vac = self.vacancy.setdefault(t, [0, 0, 0])
+            vac[0], vac[1] = thresholds
+            if vacancy == VACANCY_OFF:
+                vac[2] = 0
+            elif not vac[2]:
+                vac[2] = OFPTR_VACANCY_UP if self._vacancy(t) < vac[1] else OFPTR_VACANCY_DOWN
+
+    def _vacancy(self, t: int) -> int:
+        """oftable_vacancy: 0 (full) to 100 (empty); no flow_limit is UINT_MAX."""
+        limit = self._table_cfg(t).flow_limit
+        max_flows = 0xFFFFFFFF if limit is None else limit
+        n = len(self.flows.tables.classifier(t))
+        if t == 0 and self.fail_open:
+            n += 1                              # the hidden fail-open rule is a table-0 flow
+        if not max_flows:
+            return 100
+        if n >= max_flows:
+            return 0
+        return int((max_flows - n) * 100.0 / max_flows)
+
+    def _table_desc(self, t: int) -> bytes:
+        vac = self.vacancy.get(t)
+        vacancy = None
+        if vac is not None and vac[2]:
+            vacancy = (vac[0], vac[1], self._vacancy(t))
+        return B.pack_table_desc(t, self._table_cfg(t).eviction, vacancy)
+
+    def h_table_desc(self, conn, msg, now):
         v = msg.version
-        p = port_in(msg.port_no, v)
-        if p != OFPP_ANY10 and p not in self.bridge.ports:
+        descs = [self._table_desc(t) for t in range(N_TABLES)]
+        return split_sized(lambda part, more: MP.TableDescReply(
+            version=v, xid=msg.xid, flags=more, body=b"".join(part)), descs, len,
+            limit=_MP_LIMIT)
+
+    def _vacancy_events(self, ofproto=None) -> None:
+        """ofproto.c send_table_status, after each change of the flow tables,
+        for the tables with vacancy events on: VACANCY_DOWN once the vacancy
+        falls below vacancy_down, then VACANCY_UP once it rises above
+        vacancy_up, and so on (TABLE_STATUS goes to connections whose async
+        config asks for it, none by default)."""
+        for t, vac in self.vacancy.items():
+            if not vac[2]:
+                continue
+            cur = self._vacancy(t)
+            event = (OFPTR_VACANCY_DOWN if cur < vac[0] else OFPTR_VACANCY_UP if cur > vac[1]
+                     else None)
+            if event is None or event != vac[2]:
+                continue
+            desc = self._table_desc(t)
+            self.broadcast(TABLE_STATUS, event, lambda c, d=desc, e=event: M.TableStatus(
+                version=c.version, xid=0, reason=e, table=d) if c.version >= 5 else None)
+            vac[2] = OFPTR_VACANCY_UP if event == OFPTR_VACANCY_DOWN else OFPTR_VACANCY_DOWN
+
+    # ------------------------------------------------------------ queues
+    def _has_default_queue(self, p: int) -> bool:
+        """netdev-dummy's one queue, 0 (stats all unknown); other netdevs here
+        have none (no QoS: netdev-linux without tc classes, vports)."""
+        info = self.bridge.ports.get(p)
+        if info is None:
+            return False
+        return info.type in DUMMY_TYPES or (info.type == "internal"
+                                             and self.bridge.datapath_type == "dummy")
+
+    def _queues(self, p: int, queue: int):
+        """The queue ids of port ``p`` a request for ``queue`` covers, or None
+        when ``queue`` is one the port does not have (OFPQOFC_BAD_QUEUE)."""
+        have = (0,) if self._has_default_queue(p) else ()
+        if queue == OFPQ_ALL:
+            return have
+        return (queue,) if queue in have else None
+
+    def _ports_for_queue_request(self, p: int, queue: int) -> list:
+        """[(port, queue ids)] for a queue request (port ANY: every port, in
+        the ports hmap's order; at least one must have the queue)."""
+        if p == OFPP_ANY10:
+            out = [(port, self._queues(port, queue)) for port in self.port_order
+                   if port in self.bridge.ports]
+            out = [(port, qs) for port, qs in out if qs is not None]
+            if not out:
+                raise OFPError("OFPQOFC_BAD_QUEUE")
+            return out
+        if p not in self.bridge.ports:
             raise OFPError("OFPQOFC_BAD_PORT")
-        return B.QueueStatsReply(version=v, xid=msg.xid, stats=())
+        qs = self._queues(p, queue)
+        if qs is None:
+            raise OFPError("OFPQOFC_BAD_QUEUE")
+        return [(p, qs)]
+
+    def h_queue_stats(self, conn, msg, now):
+        """ofproto.c handle_queue_stats_request (OF1.0's ALL means ANY)."""
+        v = msg.version
+        if v == 1:
+            p = OFPP_ANY10 if msg.port_no == OFPP_ALL10 else msg.port_no
+        else:
+            p = port_from_ofp11(msg.port_no)
+        stats = [B.QueueStats(port_no=_port_out(port, v), queue_id=q, tx_bytes=U64_MAX,
+                              tx_packets=U64_MAX, tx_errors=U64_MAX, duration_sec=U32_MAX,
+                              duration_nsec=U32_MAX)
+                 for port, qs in self._ports_for_queue_request(p, msg.queue_id) for q in qs]
+        size = {1: 32, 2: 32, 3: 32, 4: 40}.get(v, 48)
+        return split_replies(lambda part, more: B.QueueStatsReply(
+            version=v, xid=msg.xid, flags=more, stats=part), stats, size)
 
     def h_queue_get_config(self, conn, msg, now):
+        """OFPT_QUEUE_GET_CONFIG (OF1.0-1.3): every queue of the port, or of
+        every port for OF1.1+'s ANY; queues without rate properties (OVS
+        reports none of the existing queues' rates)."""
         v = msg.version
-        p = port_in(msg.port, v)
-        if p != OFPP_ANY10 and p not in self.bridge.ports:
-            raise OFPError("OFPQOFC_BAD_PORT")
-        return M.QueueGetConfigReply(version=v, xid=msg.xid, port=msg.port)
+        if v == 1:
+            p = msg.port
+            if p >= OFPP_MAX:
+                raise OFPError("OFPQOFC_BAD_PORT")
+        else:
+            p = port_from_ofp11(msg.port)
+            if p != OFPP_ANY10 and p >= OFPP_MAX:
+                raise OFPError("OFPQOFC_BAD_PORT")
+        queues = b"".join(B.pack_packet_queue(v, _port_out(port, v), q)
+                          for port, qs in self._ports_for_queue_request(p, OFPQ_ALL)
+                          for q in qs)
+        return M.QueueGetConfigReply(version=v, xid=msg.xid, port=msg.port, queues=queues)
 
     def h_queue_desc(self, conn, msg, now):
-        return MP.QueueDescReply(version=msg.version, xid=msg.xid)
+        """OFPMP_QUEUE_DESC (OF1.4+), as QUEUE_GET_CONFIG with a queue id."""
+        v = msg.version
+        p = port_from_ofp11(msg.port_no)
+        descs = [B.pack_queue_desc(_port_out(port, v), q)
+                 for port, qs in self._ports_for_queue_request(p, msg.queue_id) for q in qs]
+        return split_sized(lambda part, more: MP.QueueDescReply(
+            version=v, xid=msg.xid, flags=more, body=b"".join(part)), descs, len,
+            limit=_MP_LIMIT)
+
+    def h_ipfix(self, conn, msg, now):
+        """NXST_IPFIX_BRIDGE / NXST_IPFIX_FLOW: no IPFIX exporter is configured."""
+        raise OFPError("NXST_NOT_CONFIGURED")
 
 
-# OXM_OF_* basic fields 0..39 and their value lengths (OF1.3), for the
-# match/wildcards/set-field table feature properties.
-_OXM_LENS = (4, 4, 8, 6, 6, 2, 2, 1, 1, 1, 1, 4, 4, 2, 2, 2, 2, 2, 2, 1, 1, 2, 4, 4, 6, 6,
-             16, 16, 4, 1, 1, 16, 6, 6, 4, 1, 1, 3, 8, 2)
-_OXMS = tuple(0x80000000 | f << 9 | n for f, n in enumerate(_OXM_LENS))
+# ---------------------------------------------------------------- table features
+# What ofproto.c query_tables advertises for every table (ofp-table.c encodes it):
+# every OVS instruction, every action, set_field on the writable fields, matching
+# on the OXM-encodable ones (masks where maskable), all wildcardable; the fields
+# and their headers per version come from the meta-flow table (.ofp.metaflow).
+# Instruction and action bits (ofp-actions.c get_ovsinst_map/get_ofpact_map): OF1.3
+# and 1.4 add meter (6) to goto_table, write_metadata, write/apply/clear_actions.
+_INSTRUCTIONS = {v: (1, 2, 3, 4, 5, 6) if v in (4, 5) else (1, 2, 3, 4, 5) for v in ALL_VERSIONS}
+_ACTIONS = {1: tuple(range(12)),
+            2: (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23,
+                24),
+            **{v: (0, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25) for v in (3, 4, 5, 6)}}
+OFPIT11_GOTO_TABLE = 1
+# OF1.1 table stats' OFPFMF11_* bits and the fields they stand for.
+_OFPFMF11 = (("in_port", 0), ("vlan_vid", 1), ("vlan_pcp", 2), ("eth_type", 3),
+             ("ip_dscp", 4), ("nw_proto", 5), ("tcp_src", 6), ("tcp_dst", 7),
+             ("mpls_label", 8), ("mpls_tc", 9), ("eth_src", 11), ("eth_dst", 12),
+             ("ip_src", 13), ("ip_dst", 14), ("metadata", 15))
+_MP_LIMIT = 65535 - 16              # OF1.1+ multipart reply: header + type/flags/pad
 _FEATURES_CACHE: dict = {}
 
 
-def table_features(t: int) -> B.TableFeatures:
-    """An OFPMP_TABLE_FEATURES entry with the eight properties ovs-ofctl
-    requires (it reads only id and name; controllers see instructions,
-    next tables, actions and the OXM fields)."""
-    f = _FEATURES_CACHE.get(t)
+def _bits(codes) -> int:
+    return sum(1 << c for c in codes)
+
+
+def _feature_props(version: int):
+    """The action, set-field, match and wildcard properties (same for every table)."""
+    props = _FEATURES_CACHE.get(("props", version))
+    if props is None:
+        P = B.TableFeatureProp
+        mask = frozenset(MF.maskable())
+        setf = tuple(MF.header(n, version) for n in MF.writable())
+        match = tuple(MF.header(n, version, n in mask) for n in MF.matchable())
+        wild = tuple(MF.header(n, version) for n in MF.matchable())
+        acts = _ACTIONS[version]
+        props = _FEATURES_CACHE[("props", version)] = (
+            P(type=4, items=acts), P(type=12, items=setf), P(type=6, items=acts),
+            P(type=14, items=setf), P(type=8, items=match), P(type=10, items=wild))
+    return props
+
+
+def table_features(t: int, version: int = 4, name: str = "",
+                   max_entries: int = MAX_ENTRIES) -> B.TableFeatures:
+    """An OFPMP_TABLE_FEATURES entry as ofp-table.c ofputil_append_table_features
+    builds it: instructions, next tables, write actions, write set-field, apply
+    actions, apply set-field, the same six for table-miss, match, wildcards."""
+    key = (t, version, name, max_entries)
+    f = _FEATURES_CACHE.get(key)
     if f is not None:
         return f
+    if len(_FEATURES_CACHE) > 4 * N_TABLES * len(ALL_VERSIONS):
+        _FEATURES_CACHE.clear()                 # many names and limits came and went
     P = B.TableFeatureProp
     nxt = tuple(range(t + 1, N_TABLES))
-    acts = (0, 11, 12, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27)
-    props = (P(type=0, items=(1, 2, 3, 4, 5, 6) if nxt else (2, 3, 4, 5, 6)),
-             P(type=2, items=nxt), P(type=4, items=acts), P(type=6, items=acts),
-             P(type=8, items=_OXMS), P(type=10, items=_OXMS), P(type=12, items=_OXMS),
-             P(type=14, items=_OXMS))
-    f = _FEATURES_CACHE[t] = B.TableFeatures(
-        table_id=t, name=bytes(32), metadata_match=U64_MAX, metadata_write=U64_MAX,
-        capabilities=0, max_entries=MAX_ENTRIES, props=props)
+    insts = tuple(i for i in _INSTRUCTIONS[version] if nxt or i != OFPIT11_GOTO_TABLE)
+    w_acts, w_set, a_acts, a_set, match, wild = _feature_props(version)
+    regular = (P(type=0, items=insts), P(type=2, items=nxt), w_acts, w_set, a_acts, a_set)
+    miss = tuple(dc_replace(p, type=p.type + 1) for p in regular)
+    f = _FEATURES_CACHE[key] = B.TableFeatures(
+        table_id=t, name=_name32(name, 32), metadata_match=U64_MAX, metadata_write=U64_MAX,
+        capabilities=0, max_entries=max_entries, props=regular + miss + (match, wild))
     return f
+
+
+def table_stats_caps(t: int, version: int, miss_config: int = 0) -> dict:
+    """The capability fields of an OF1.1 or OF1.2 table stats entry
+    (ofp-table.c ofputil_put_ofp11/12_table_stats); ``miss_config`` is the
+    table's enum ofputil_table_miss (see MISS_FROM_OFPTC11)."""
+    insts = _bits(i for i in _INSTRUCTIONS[version]
+                  if t < N_TABLES - 1 or i != OFPIT11_GOTO_TABLE)
+    acts = _bits(_ACTIONS[version])
+    config = miss_config if version == 2 else MISS_TO_OFPTC11[miss_config]
+    out = dict(instructions=insts, write_actions=acts, apply_actions=acts, config=config)
+    if version == 2:
+        matchable = frozenset(MF.matchable())
+        wc = _bits(bit for name, bit in _OFPFMF11 if name in matchable)
+        out.update(wildcards=wc, match=wc)
+    else:
+        match = MF.oxm_bitmap(MF.matchable(), version)
+        setf = MF.oxm_bitmap(MF.writable(), version)
+        out.update(match=match, wildcards=match, write_setfields=setf, apply_setfields=setf,
+                   metadata_match=U64_MAX, metadata_write=U64_MAX)
+    return out
 
 
 MAX_BODY = 65535 - 64               # room for the header and the stats prefix
@@ -442,11 +751,13 @@ def split_replies(make, items, entry_size: int):
     return [make(tuple(c), 1 if i < len(chunks) - 1 else 0) for i, c in enumerate(chunks)]
 
 
-def split_sized(make, items, size_of):
+def split_sized(make, items, size_of, limit: int = MAX_BODY):
+    """Multipart replies of variable-size entries: as ofpmp_postappend, an
+    entry that would take the body beyond ``limit`` starts the next reply."""
     chunks, cur, n = [], [], 0
     for it in items:
         s = size_of(it)
-        if cur and n + s > MAX_BODY:
+        if cur and n + s > limit:
             chunks.append(cur)
             cur, n = [], 0
         cur.append(it)
@@ -469,6 +780,9 @@ HANDLERS = {
     MP.QueueStatsRequest: Handler(lambda c, m, n: c.bridge.h_queue_stats(c, m, n)),
     M.QueueGetConfigRequest: Handler(lambda c, m, n: c.bridge.h_queue_get_config(c, m, n)),
     MP.QueueDescRequest: Handler(lambda c, m, n: c.bridge.h_queue_desc(c, m, n)),
+    MP.TableDescRequest: Handler(lambda c, m, n: c.bridge.h_table_desc(c, m, n)),
+    NX.NxIpfixBridgeRequest: Handler(lambda c, m, n: c.bridge.h_ipfix(c, m, n)),
+    NX.NxIpfixFlowRequest: Handler(lambda c, m, n: c.bridge.h_ipfix(c, m, n)),
 }
 
 

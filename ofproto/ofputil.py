@@ -15,7 +15,11 @@ with, so this module turns them into one form and back:
 * The encoders (:func:`encode_flow_stats_replies`,
   :func:`encode_aggregate_reply`, :func:`encode_flow_removed`) produce replies
   in the family of the request, re-encoding stored actions for the reply's
-  version as OVS does.
+  version as OVS does.  OpenFlow 1.5 carries the statistics as OXS
+  (:mod:`.ofp.oxs`): flow entries duration, idle_time, packet and byte
+  counts; aggregates packet, byte and flow counts; FLOW_REMOVED duration,
+  packet and byte counts.  Counters are reported whatever the rule's
+  no_packet_counts/no_byte_counts flags (ovs-vswitchd 3.1 keeps them anyway).
 
 Ports are Open vSwitch's 16-bit ``ofp_port`` everywhere above the wire
 (reserved ports ``0xfff8..0xffff``); OF1.1+ 32-bit ports ``0xffffff00+x``
@@ -83,6 +87,7 @@ from .ofp.multipart import (AggregateStatsReply, AggregateStatsRequest, FlowStat
 from .ofp.multipart import FlowStatsRequest as _FlowStatsRequestMsg
 from .ofp.nicira import (NxAggregateStatsReply, NxAggregateStatsRequest, NxFlowMod,
                          NxFlowRemoved, NxFlowStatsReply, NxFlowStatsRequest)
+from .ofp.oxs import OXS_BYTE_COUNT, OXS_DURATION, OXS_IDLE_TIME, OXS_PACKET_COUNT
 
 # Reserved 16-bit ports (OVS's ofp_port_t).
 OFPP_MAX = 0xFF00
@@ -446,6 +451,8 @@ def _encode_actions(acts, v, match) -> list:
                            else _sf("vlan_pcp", a.vlan_pcp))
         elif t is A.PopVlan:
             out.append(A.StripVlan() if v == 1 else a)
+        elif t is A.PushVlan and v == 1:
+            pass        # OVS: in OF1.0 the push is a side effect of the mod_vlan_vid/pcp after it
         elif t is A.Group:
             out.append(A.NxGroup(group_id=a.group_id) if v == 1 else a)
         elif t is A.SetQueue:
@@ -717,10 +724,6 @@ def _age(since: float, now: float) -> int:
     return s + 1 if s < 0xFFFF else 0xFFFF
 
 
-def _counter(rule, name, flag):
-    return UINT64_MAX if flag in rule.flags else getattr(rule, name)
-
-
 def _m10(match):
     try:
         return Match10.from_flow(match)
@@ -735,14 +738,20 @@ def _m10(match):
             return Match10()
 
 
+def _age_secs(since: float, now: float) -> int:
+    """OVS's ``age_secs``: whole seconds, 0..65535 (OF1.5 idle_time)."""
+    ms = int((now - since) * 1000)
+    return 0 if ms < 0 else ms // 1000 if ms < 65535000 else 65535
+
+
 def flow_stats_entry(rule, family: str, version: int, now: float) -> FlowStats:
+    """One entry.  The counters are the rule's whatever its no_packet_counts /
+    no_byte_counts flags say: ovs-vswitchd 3.1 keeps and reports them anyway."""
     sec, nsec = duration(rule.created, now)
-    pk = _counter(rule, "n_packets", "no_packet_counts")
-    by = _counter(rule, "n_bytes", "no_byte_counts")
     common = dict(table_id=rule.table_id, duration_sec=sec, duration_nsec=nsec,
                   priority=rule.priority, idle_timeout=rule.idle_timeout,
-                  hard_timeout=rule.hard_timeout, cookie=rule.cookie, packet_count=pk,
-                  byte_count=by)
+                  hard_timeout=rule.hard_timeout, cookie=rule.cookie,
+                  packet_count=rule.n_packets, byte_count=rule.n_bytes)
     if family == "nx":
         return FlowStats(match=OxmMatch.from_flow(rule.match, oxm=False),
                          actions=encode_ofpacts(rule.ofpacts, 1, rule.match),
@@ -754,7 +763,8 @@ def flow_stats_entry(rule, family: str, version: int, now: float) -> FlowStats:
     return FlowStats(match=OxmMatch.from_flow(rule.match, version=version),
                      instructions=encode_ofpacts(rule.ofpacts, version, rule.match),
                      flags=flags_to_wire(rule.flags, version) if version >= 3 else 0,
-                     importance=rule.importance if version >= 5 else 0, **common)
+                     importance=rule.importance if version >= 5 else 0,
+                     idle_age=_age_secs(rule.used, now) + 1 if version >= 6 else 0, **common)
 
 
 _NX_FS = struct.Struct("!HBxIIHHHHHHQQQ")
@@ -770,8 +780,6 @@ def encode_flow_stats_replies(request_msg, rules, now: float) -> list:
     every part but the last carries OFPSF_REPLY_MORE (flags=1)."""
     req = _request(request_msg)
     v, fam = req.version, req.family
-    if v >= 6 and fam == "of11":
-        raise OFPError("OFPBRC_BAD_STAT", detail="OF1.5 flow stats (OXS) not supported yet")
     cls = NxFlowStatsReply if fam == "nx" else FlowStatsReply
     prefix = 24 if fam == "nx" else (12 if v == 1 else 16)
     parts, cur, size = [], [], prefix
@@ -791,7 +799,8 @@ def encode_flow_stats_replies(request_msg, rules, now: float) -> list:
 def _entry_tail(rule, fam: str, v: int):
     """The parts of a rule's flow stats entry that change only with its
     actions: ``((family, version), tail bytes, nx match_len or OF1.1+ wire
-    flags)`` (OF1.0: the tail is ``(ofp10_match, actions)``), cached on the rule
+    flags)`` (OF1.0: the tail is ``(ofp10_match, actions)``, OF1.5
+    ``(match, instructions)``: the OXS statistics go between), cached on the rule
     for the last (family, version) asked when it has a ``_wire`` slot (a
     FlowRule; its ``set_ofpacts`` clears the cache).
 
@@ -819,6 +828,8 @@ def _entry_tail(rule, fam: str, v: int):
         hit = (key, enc.pack_match(d) + acts, enc.mlen)
     elif fam == "of10":
         hit = (key, (_m10(match).pack(), acts), 0)
+    elif v >= 6:
+        hit = (key, (enc.pack_match(d), acts), flags_to_wire(rule.flags, v))
     else:
         hit = (key, enc.pack_match(d) + acts, flags_to_wire(rule.flags, v) if v >= 3 else 0)
     if cache is not False:
@@ -829,10 +840,9 @@ def _entry_tail(rule, fam: str, v: int):
 def prefill_stats_entry(rule) -> None:
     """Cache ``rule``'s flow stats entry tail for the dump its adder would
     send: NXST_FLOW for OpenFlow 1.0 (what ovs-ofctl asks), OFPST_FLOW for
-    OpenFlow 1.1-1.4."""
+    OpenFlow 1.1-1.5."""
     v = rule.added_version
-    if v < 6:
-        _entry_tail(rule, "nx" if v == 1 else "of11", v)
+    _entry_tail(rule, "nx" if v == 1 else "of11", v)
 
 
 class _TailEncoder:
@@ -888,11 +898,10 @@ def encode_flow_stats_wire(request_msg, rules, now: float) -> list:
     bytes), built from each rule's cached match and actions (dump-flows)."""
     req = _request(request_msg)
     v, fam = req.version, req.family
-    if v >= 6 and fam == "of11":
-        raise OFPError("OFPBRC_BAD_STAT", detail="OF1.5 flow stats (OXS) not supported yet")
     cls = NxFlowStatsReply if fam == "nx" else FlowStatsReply
     head = cls(version=v, xid=req.xid, flags=0, stats=()).encode()
-    entries = _ENTRY_BUILDERS[fam](rules, _tail_key(fam, v), v, now)
+    build = _of15_entries if fam == "of11" and v >= 6 else _ENTRY_BUILDERS[fam]
+    entries = build(rules, _tail_key(fam, v), v, now)
     parts, cur = [], []
     prefix = size = len(head)
     for e in entries:
@@ -929,13 +938,7 @@ def _entry_parts(rules, key, fam, v, now):
         ms = int(round((now - r.created) * 1000))
         if ms < 0:
             ms = 0
-        flags = r.flags
-        if flags:
-            pk = UINT64_MAX if "no_packet_counts" in flags else r.n_packets
-            by = UINT64_MAX if "no_byte_counts" in flags else r.n_bytes
-        else:
-            pk, by = r.n_packets, r.n_bytes
-        yield r, tail, extra, ms // 1000, (ms % 1000) * 1000000, pk, by
+        yield r, tail, extra, ms // 1000, (ms % 1000) * 1000000, r.n_packets, r.n_bytes
 
 
 def _nx_entries(rules, key, v, now):
@@ -965,6 +968,27 @@ def _of11_entries(rules, key, v, now):
             for r, tail, wflags, sec, nsec, pk, by in _entry_parts(rules, key, "of11", v, now)]
 
 
+def _of15_entries(rules, key, v, now):
+    """ofp15_flow_desc, match, OXS statistics (duration, idle_time, packets,
+    bytes: always these four, 52 bytes padded to 56), instructions.  The loop
+    of _entry_parts, inlined (the OXS fields make this the busiest builder)."""
+    out, pack, oxs, tail_of, join = [], _OF15_FS_PACK, _OF15_OXS_PACK, _entry_tail, b"".join
+    for r in rules:
+        w = r._wire
+        _, (m, insts), wflags = w if w is not None and w[0] is key else tail_of(r, "of11", v)
+        ms = int(round((now - r.created) * 1000))
+        if ms < 0:
+            ms = 0
+        idle = int((now - r.used) * 1000)                   # _age_secs, inlined
+        idle = 0 if idle < 0 else idle // 1000 if idle < 65535000 else 65535
+        out.append(join((pack(80 + len(m) + len(insts), r.table_id, r.priority, r.idle_timeout,
+                              r.hard_timeout, wflags, r.importance, r.cookie), m,
+                         oxs(52, OXS_DURATION, (ms // 1000) << 32 | (ms % 1000) * 1000000,
+                             OXS_IDLE_TIME, idle << 32, OXS_PACKET_COUNT, r.n_packets,
+                             OXS_BYTE_COUNT, r.n_bytes), insts)))
+    return out
+
+
 _ENTRY_BUILDERS = {"nx": _nx_entries, "of10": _of10_entries, "of11": _of11_entries}
 _TAIL_KEYS: dict = {}
 
@@ -978,27 +1002,26 @@ _NX_FS_PACK = struct.Struct("!HBxIIHHHHHHQQQ").pack
 _OF10_FS_PACK = struct.Struct("!HBx").pack
 _OF10_FS2_PACK = struct.Struct("!IIHHH6xQQQ").pack
 _OF11_FS_PACK = struct.Struct("!HBxIIHHHHH2xQQQ").pack
+_OF15_FS_PACK = struct.Struct("!H2xBxHHHHHQ").pack          # ofp15_flow_desc
+_OF15_OXS_PACK = struct.Struct("!IIQIQIQIQ4x").pack         # ofp_oxs_stat, 4 statistics
 
 
 def encode_aggregate_reply(request_msg, packets: int, bytes_: int, flows: int):
+    """OFPST/NXST_AGGREGATE reply (OF1.5: OXS packet_count, byte_count, flow_count)."""
     req = _request(request_msg)
     cls = NxAggregateStatsReply if req.family == "nx" else AggregateStatsReply
-    if req.version >= 6 and req.family == "of11":
-        raise OFPError("OFPBRC_BAD_STAT", detail="OF1.5 aggregate stats (OXS) not supported yet")
     return cls(version=req.version, xid=req.xid, packet_count=packets, byte_count=bytes_,
                flow_count=flows)
 
 
 def aggregate(rules) -> tuple[int, int, int]:
-    """(packets, bytes, flows) as OVS sums them: counters a rule does not
-    keep (no_*_counts) do not contribute."""
+    """(packets, bytes, flows) as OVS sums them: every rule counts, its
+    no_packet_counts / no_byte_counts flags notwithstanding (ovs-vswitchd 3.1)."""
     p = b = n = 0
     for r in rules:
         n += 1
-        if "no_packet_counts" not in r.flags:
-            p += r.n_packets
-        if "no_byte_counts" not in r.flags:
-            b += r.n_bytes
+        p += r.n_packets
+        b += r.n_bytes
     return p, b, n
 
 
@@ -1025,7 +1048,7 @@ def encode_flow_removed(rule, reason: int, version: int, nx_format: bool, now: f
                              match=OxmMatch.from_flow(rule.match, oxm=False), **kw)
     if version == 1:
         return FlowRemoved(match=_m10(rule.match), **kw)
-    if version == 2 or version >= 6:
+    if version == 2:
         raise OFPError("OFPBRC_BAD_VERSION", detail=f"flow removed in version {version}")
     return FlowRemoved(table_id=rule.table_id, hard_timeout=rule.hard_timeout,
                        match=OxmMatch.from_flow(rule.match, version=version), **kw)

@@ -80,6 +80,64 @@ def parse_args(argv):
     return p.parse_args(argv)
 
 
+_SCHEMA_COLUMNS: dict = {}
+
+
+def _schema_columns(path: str) -> dict:
+    """{table: number of columns} of the schema (the C IDL's n_columns)."""
+    cols = _SCHEMA_COLUMNS.get(path)
+    if cols is None:
+        import json
+        try:
+            with open(path) as f:
+                tables = json.load(f)["tables"]
+            cols = {name: len(t["columns"]) for name, t in tables.items()}
+        except (OSError, ValueError, KeyError):
+            cols = {}
+        _SCHEMA_COLUMNS[path] = cols
+    return cols
+
+
+def _replicated(path: str) -> dict:
+    """What the IDL replicates: bridge.MONITORED, and one column of every
+    other table of the schema, so that their rows are there as in
+    ovs-vswitchd (which monitors everything; memory/show counts them)."""
+    out = dict(bridge_mod.MONITORED)
+    try:
+        import json
+        with open(path) as f:
+            tables = json.load(f)["tables"]
+    except (OSError, ValueError, KeyError):
+        return out
+    for name, t in tables.items():
+        if name not in out and t.get("columns"):
+            out[name] = [min(t["columns"])]
+    return out
+
+
+def udpif_threads(other_config: dict) -> tuple[int, int]:
+    """(handlers, revalidators) as ofproto-dpif-upcall.c udpif_set_threads sizes
+    them for a datapath that does not dictate its handlers (dpif-netdev):
+    other_config ``n-handler-threads`` / ``n-revalidator-threads``, else
+    from the CPUs this process may run on (count_cpu_cores, at least 2)."""
+    def get(key):
+        try:
+            return max(int(other_config.get(key, 0)), 0)
+        except ValueError:
+            return 0
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    threads = max(cores, 2)
+    handlers, revalidators = get("n-handler-threads"), get("n-revalidator-threads")
+    if not revalidators:
+        revalidators = max(threads - handlers, 1) if handlers else threads // 4 + 1
+    if not handlers:
+        handlers = max(threads - revalidators, 1)
+    return handlers, revalidators
+
+
 class Coverage:
     """A few named event counters in coverage/show's format."""
 
@@ -153,16 +211,67 @@ class Vswitchd:
                          lambda args: "".join(f"{n}\n" for n in self.switch.bridge_names()))
         unixctl.register("coverage/show", "", 0, 0, lambda args: self.coverage.show())
         unixctl.register("bridge/dump-flows", "[--offload-stats] bridge", 1, 2, self._dump_flows)
+        unixctl.register("qos/show-types", "interface", 1, 1, self._qos_show_types)
+        unixctl.register("qos/show", "interface", 1, 1, self._qos_show)
         daemon.register_vlog_commands(unixctl)
         from . import appctl_dp
         appctl_dp.register(unixctl, self.dpglue)
 
     def _memory_show(self, args) -> str:
-        cells = 0
+        """memory/show: ovs-vswitchd's memory_report of name:count pairs, sorted
+        by name, zero counts left out (simap_increase adds nothing for 0):
+
+        * ``idl-cells-Open_vSwitch``: rows times the columns their table has in
+          the schema (ovsdb_idl_get_memory_usage), for the tables replicated;
+        * ``ports`` and ``rules`` (ofproto_get_memory_usage): every bridge's
+          ports (LOCAL too) and flows of every table, the hidden ones included
+          (table 254's internal rules, the fail-open rule);
+        * ``ofconns`` (connmgr_get_memory_usage): live OpenFlow connections
+          (an active controller's once it is connected);
+        * ``handlers`` and ``revalidators`` (udpif_get_memory_usage): the
+          threads of each datapath type in use (one backer each), as
+          udpif_set_threads sizes them for a userspace datapath.
+        """
+        usage: dict[str, int] = {}
+
+        def add(key, n):
+            if n:
+                usage[key] = usage.get(key, 0) + n
         if self.idl is not None:
-            for t in self.idl.tables.values():
-                cells += len(t.rows) * len(t.columns)
-        return f"idl-cells-Open_vSwitch:{cells} ports:{self.switch.n_ports()}"
+            cols = _schema_columns(self.schema)
+            add("idl-cells-Open_vSwitch", sum(len(t.rows) * cols.get(name, len(t.columns))
+                                              for name, t in self.idl.tables.items()))
+        for name in self.switch.bridge_names():
+            br = self.switch.bridges[name]
+            add("ports", len(br.ports))
+            mgr = self.openflow.get(name)
+            if mgr is not None:
+                add("rules", mgr.ofproto.n_rules())
+                add("ofconns", len(mgr.ofproto.conns))
+        other = dict(self.applied_cfg.other_config) if self.applied_cfg else {}
+        for _ in {self.switch.bridges[n].datapath_type for n in self.switch.bridge_names()}:
+            handlers, revalidators = udpif_threads(other)
+            add("handlers", handlers)
+            add("revalidators", revalidators)
+        return " ".join(f"{k}:{usage[k]}" for k in sorted(usage))
+
+    def _iface_find(self, name: str):
+        for bname in self.switch.bridge_names():
+            for info in self.switch.bridges[bname].ports.values():
+                if info.name == name:
+                    return info
+        raise UnixctlError("no such interface")
+
+    # qos/show and qos/show-types (bridge.c): none of our netdevs has QoS (as
+    # netdev-dummy and the vports: no get_qos/get_qos_types), whatever the
+    # QoS and Queue rows say; queue 0 of a dummy port is what OpenFlow reports.
+    def _qos_show_types(self, args) -> str:
+        info = self._iface_find(args[0])
+        return f"No QoS types supported for interface: {info.name}\n"
+
+    def _qos_show(self, args) -> str:
+        info = self._iface_find(args[0])
+        return f"QoS not configured on {info.name}\n"
 
     def _dump_flows(self, args) -> str:
         name = args[-1]
@@ -175,7 +284,7 @@ class Vswitchd:
 
     # -- the reconfiguration loop
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
-        helper = make_schema_helper(self.schema, bridge_mod.MONITORED)
+        helper = make_schema_helper(self.schema, _replicated(self.schema))
         async with TrioIdl(self.remote, helper, write_only=bridge_mod.WRITE_ONLY) as idl:
             self.idl = idl
             idl.set_lock(LOCK_NAME)

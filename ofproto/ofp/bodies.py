@@ -23,7 +23,12 @@ Covered here: PORT stats (OF1.0 / OF1.1 / OF1.3 durations / OF1.4
 properties), TABLE stats (OF1.0, OF1.1, OF1.2, OF1.3+), QUEUE stats (same
 steps as port stats), TABLE_FEATURES with typed properties, and the list
 messages for GROUP, GROUP_DESC, METER, METER_CONFIG and Open vSwitch's
-NXST_GROUP/NXST_GROUP_DESC, whose entries live in :mod:`.groups`.
+NXST_GROUP/NXST_GROUP_DESC, whose entries live in :mod:`.groups`.  The
+replies whose bodies stay bytes get their entries from here too:
+``ofp14_table_desc`` (TABLE_DESC, TABLE_STATUS; :func:`pack_table_desc`,
+:func:`unpack_table_descs`), QUEUE_GET_CONFIG's queues
+(:func:`pack_packet_queue`) and QUEUE_DESC's (:func:`pack_queue_desc`);
+:func:`iter_props` walks OF1.4 properties.
 """
 
 from __future__ import annotations
@@ -391,6 +396,74 @@ def pack_table_features(t: TableFeatures, version, fam=None) -> bytes:
                                          t.capabilities, t.max_entries) + props
     return ofp13_table_features.pack(64 + len(props), t.table_id, t.name, t.metadata_match,
                                      t.metadata_write, t.capabilities, t.max_entries) + props
+
+
+# ---------------------------------------------------------------- table desc, queue config
+# These replies keep their bodies as bytes (TableDescReply, QueueDescReply,
+# QueueGetConfigReply, TableStatus); here are their entries both ways.
+OFPTMPT14_EVICTION, OFPTMPT14_VACANCY = 2, 3
+OFPTC14_EVICTION, OFPTC14_VACANCY_EVENTS = 4, 8
+OFPROTO_EVICTION_FLAGS = 7          # OTHER|IMPORTANCE|LIFETIME, all OVS supports
+ofp14_table_desc = layout("ofp14_table_desc", "length"/u16, "table_id"/u8, pad(1),
+                          "config"/u32)
+
+
+def iter_props(data: bytes):
+    """``(type, payload)`` of OF1.4 properties (8-byte aligned; lengths
+    checked as ofpprop_pull does: OFPBPC_BAD_LEN)."""
+    for off, ln in check_tlv_list(data, "!HH", 1, 4, 8, "OFPBPC_BAD_LEN", "property"):
+        yield struct.unpack_from("!H", data, off)[0], bytes(data[off + 4:off + ln])
+
+
+def pack_table_desc(table_id: int, eviction: bool, vacancy=None,
+                    eviction_flags: int | None = OFPROTO_EVICTION_FLAGS) -> bytes:
+    """One ofp14_table_desc (ofputil_append_table_desc_reply): the eviction
+    flags property, then with vacancy events on (``vacancy`` = (down, up,
+    current)) the vacancy property; config says eviction and vacancy on."""
+    props = b""
+    if eviction_flags is not None:
+        props += struct.pack("!HHI", OFPTMPT14_EVICTION, 8, eviction_flags)
+    config = OFPTC14_EVICTION if eviction else 0
+    if vacancy is not None:
+        props += struct.pack("!HHBBBx", OFPTMPT14_VACANCY, 8, *vacancy)
+        config |= OFPTC14_VACANCY_EVENTS
+    return ofp14_table_desc.pack(8 + len(props), table_id, config) + props
+
+
+def unpack_table_descs(body: bytes) -> list:
+    """``[{table_id, eviction, vacancy_events, eviction_flags, vacancy}]``
+    of a TABLE_DESC reply body (or a TABLE_STATUS's table)."""
+    out, off = [], 0
+    while off < len(body):
+        if len(body) - off < 8:
+            raise OFPError("OFPBRC_BAD_LEN", detail="table desc truncated")
+        ln, tid, config = ofp14_table_desc.unpack(body, off)
+        if ln < 8 or off + ln > len(body):
+            raise OFPError("OFPBRC_BAD_LEN", detail=f"table desc length {ln}")
+        d = dict(table_id=tid, eviction=bool(config & OFPTC14_EVICTION),
+                 vacancy_events=bool(config & OFPTC14_VACANCY_EVENTS), eviction_flags=None,
+                 vacancy=None)
+        for ptype, payload in iter_props(body[off + 8:off + ln]):
+            if ptype == OFPTMPT14_EVICTION and len(payload) == 4:
+                d["eviction_flags"] = struct.unpack("!I", payload)[0]
+            elif ptype == OFPTMPT14_VACANCY and len(payload) == 4:
+                d["vacancy"] = tuple(payload[:3])
+        out.append(d)
+        off += ln
+    return out
+
+
+def pack_packet_queue(version: int, port: int, queue_id: int) -> bytes:
+    """A queue of a QUEUE_GET_CONFIG reply without properties: OF1.0/1.1's
+    ``ofp10_packet_queue``, OF1.2+'s ``ofp12_packet_queue`` (with the port)."""
+    if version < 3:
+        return struct.pack("!IH2x", queue_id, 8)
+    return struct.pack("!IIH6x", queue_id, port, 16)
+
+
+def pack_queue_desc(port: int, queue_id: int) -> bytes:
+    """An ``ofp14_queue_desc`` without properties (OFPMP_QUEUE_DESC)."""
+    return struct.pack("!IIH6x", port, queue_id, 16)
 
 
 # ---------------------------------------------------------------- the list messages

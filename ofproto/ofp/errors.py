@@ -18,6 +18,7 @@ else escapes ``decode`` (``tests/ofproto/test_fuzz.py`` holds us to that).
 from __future__ import annotations
 
 import re
+import struct
 
 NX_VENDOR_ID = 0x00002320
 ONF_VENDOR_ID = 0x4F4E4600
@@ -243,6 +244,8 @@ def _parse_spec(text: str) -> dict[str, dict[int, tuple]]:
             nums = tuple(int(x) for x in nums.split(","))
             if len(nums) == 2:
                 enc = (nums[0], nums[1], None)
+                if kind == "NX":                  # OF1.0/1.1: an nx_vendor_error
+                    _NX_VENDOR_FORM.update((name, v) for v in range(lo_v, hi_v + 1))
             else:
                 vendor = NX_VENDOR_ID if kind == "NX" else ONF_VENDOR_ID
                 enc = (OFPET_EXPERIMENTER, nums[0], vendor)
@@ -252,6 +255,7 @@ def _parse_spec(text: str) -> dict[str, dict[int, tuple]]:
     return table
 
 
+_NX_VENDOR_FORM: set = set()      # (name, version): sent as OFPET10_VENDOR
 _TABLE = _parse_spec(_SPEC)
 # Reverse map for decoding received OFPT_ERROR messages.
 _BY_WIRE: dict[tuple, str] = {}
@@ -291,6 +295,24 @@ class OFPError(Exception):
         for v in sorted(per, key=lambda v: abs(v - version)):
             return per[v]
         return (1, 521, None)  # pragma: no cover - every entry has one
+
+    def encode(self, version: int) -> tuple[int, int, bytes]:
+        """``(type, code, data prefix)`` of the OFPT_ERROR for ``version``, as
+        lib/ofp-errors.c ofperr_encode_msg__ lays it out: a standard error is
+        its type and code; a Nicira error in OF1.0/1.1 ("NX1.0-1.1(t,c)") is
+        type NXET_VENDOR, code NXVC_VENDOR_ERROR and an ``nx_vendor_error``
+        (vendor, t, c) before the request; an experimenter error (OF1.2+) is
+        type 0xffff, its exp_type as code and the experimenter id.  An error
+        that ``version`` cannot express is sent as NXBRC_UNENCODABLE_ERROR."""
+        name = self.name
+        if version not in _TABLE[name]:
+            name = "NXBRC_UNENCODABLE_ERROR"
+        t, c, exp = _TABLE[name].get(version) or self.wire(version)
+        if exp is not None:
+            return t, c, struct.pack("!I", exp)
+        if (name, version) in _NX_VENDOR_FORM:
+            return OFPET10_VENDOR, 0, struct.pack("!IHH", NX_VENDOR_ID, t, c)
+        return t, c, b""
 
     @property
     def type(self) -> int:

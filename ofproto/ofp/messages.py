@@ -24,6 +24,7 @@ from .header import (ALL, OF10, OF11UP, OF12UP, OF13UP, OF14UP, OF15UP, Message,
 from .instructions import pack_instructions, unpack_instructions
 from .layout import layout, pad, raw, u8, u16, u32, u64
 from .match import Match10, OxmMatch
+from .oxs import UNKNOWN32, pack_stats, unpack_stats
 
 # ---------------------------------------------------------------- symmetric
 def _check_hello(version, kw):
@@ -404,11 +405,17 @@ ofp12_flow_removed = layout("ofp12_flow_removed", "cookie"/u64, "priority"/u16, 
                             "table_id"/u8, "duration_sec"/u32, "duration_nsec"/u32,
                             "idle_timeout"/u16, "hard_timeout"/u16, "packet_count"/u64,
                             "byte_count"/u64)
+ofp15_flow_removed = layout("ofp15_flow_removed", "table_id"/u8, "reason"/u8, "priority"/u16,
+                            "idle_timeout"/u16, "hard_timeout"/u16, "cookie"/u64)
 
 
-@register((1, 3, 4, 5), "FLOW_REMOVED")
+@register((1, 3, 4, 5, 6), "FLOW_REMOVED")
 @frozen
 class FlowRemoved(Message):
+    """OFPT_FLOW_REMOVED.  OF1.5 (``ofp15_flow_removed``, the match, then OXS
+    statistics, :mod:`.oxs`) carries duration, packet_count and byte_count as
+    OXS; absent ones decode as all ones and are left out when encoded (OVS
+    sends all three; other statistics are dropped, as OVS does)."""
     cookie: int = 0
     priority: int = 0
     reason: int = 0
@@ -424,6 +431,15 @@ class FlowRemoved(Message):
 
     @classmethod
     def _decode(cls, key, version, xid, buf):
+        if version >= 6:
+            d = ofp15_flow_removed.parse_dict(buf, 8)
+            m, off = OxmMatch.unpack_oxm(buf, 24)
+            st, off = unpack_stats(buf, off)
+            if off != len(buf):
+                raise OFPError("OFPBRC_BAD_LEN", detail="flow removed length")
+            return cls(version=version, xid=xid, match=m, duration_sec=st.duration_sec,
+                       duration_nsec=st.duration_nsec, packet_count=st.packet_count,
+                       byte_count=st.byte_count, **d)
         if version == 1:
             m = Match10.unpack(buf, 8)
             d = ofp10_flow_removed.parse_dict(buf, 48)
@@ -437,6 +453,12 @@ class FlowRemoved(Message):
         return cls(version=version, xid=xid, match=m, **d)
 
     def _encode_body(self, key):
+        if self.version >= 6:
+            lay = ofp15_flow_removed
+            return (lay.pack(*(getattr(self, n) for n in lay.names))
+                    + (self.match or OxmMatch()).pack_oxm()
+                    + pack_stats(self.duration_sec, self.duration_nsec, UNKNOWN32,
+                                 self.packet_count, self.byte_count))
         if self.version == 1:
             lay = ofp10_flow_removed
             return (self.match or Match10()).pack() + lay.pack(*(getattr(self, n) for n in lay.names))
@@ -464,8 +486,20 @@ PortMod = message("PortMod", ALL, "PORT_MOD", (),
                   tail="properties", validate=_check_props14,
                   doc="OFPT_PORT_MOD; OF1.4+ ``advertise`` travels in ``properties``.")
 ofp11_table_mod = layout("ofp11_table_mod", "table_id"/u8, pad(3), "config"/u32)
+
+
+def _check_table_mod(version, kw):
+    """OF1.4's properties are ``uint8_t[8][]`` (a whole number of 8-byte units,
+    else OFPBRC_BAD_LEN, as OVS's message decoder says before the properties');
+    OF1.1-1.3's TABLE_MOD has none."""
+    props = kw.get("properties", b"")
+    if len(props) % 8 or (props and version < 5):
+        raise OFPError("OFPBRC_BAD_LEN", detail="table mod properties")
+    _check_props14(version, kw)
+
+
 TableMod = message("TableMod", OF11UP, "TABLE_MOD", (), ofp11_table_mod,
-                   tail="properties", validate=_check_props14)
+                   tail="properties", validate=_check_table_mod)
 
 # ---------------------------------------------------------------- queues
 ofp10_queue_get_config_request = layout("ofp10_queue_get_config_request", "port"/u16, pad(2))
@@ -480,8 +514,9 @@ ofp11_queue_get_config_reply = layout("ofp11_queue_get_config_reply", "port"/u32
 
 def check_queues(data: bytes, version: int):
     """Validate ``ofp_packet_queue`` records and their properties: a property
-    shorter than its own header or overrunning its queue is OFPBRC_BAD_LEN."""
-    if version == 1:
+    shorter than its own header or overrunning its queue is OFPBRC_BAD_LEN.
+    OF1.0 and OF1.1 queues are ``ofp10_packet_queue``; OF1.2+ add the port."""
+    if version <= 2:
         qfmt, qhdr, qlen_i = "!IH2x", 8, 1
     else:
         qfmt, qhdr, qlen_i = "!IIH6x", 16, 2
@@ -594,8 +629,3 @@ TableStatus = message("TableStatus", OF14UP, "TABLE_STATUS", (),
 RequestForward = message("RequestForward", OF14UP, "REQUESTFORWARD", (), None, tail="request")
 ControllerStatus = message("ControllerStatus", OF15UP, "CONTROLLER_STATUS", (), None,
                            tail="status")
-FlowRemoved15 = message("FlowRemoved15", OF15UP, "FLOW_REMOVED", (),
-                        layout("ofp15_flow_removed", "table_id"/u8, "reason"/u8,
-                               "priority"/u16, "idle_timeout"/u16, "hard_timeout"/u16,
-                               "cookie"/u64), tail="body",
-                        doc="OF1.5 FLOW_REMOVED: match and OXS stats kept as bytes.")

@@ -27,6 +27,7 @@ from .instructions import pack_instructions, unpack_instructions
 from .layout import layout, pad, raw, u8, u16, u32, u64
 from .match import Match10, OxmMatch, parse_tlvs
 from .messages import pack_port, unpack_ports
+from .oxs import UNKNOWN32, pack_stats, unpack_stats
 from .bodies import *  # noqa: F401,F403  (typed list replies)
 from .groups import *  # noqa: F401,F403
 
@@ -139,13 +140,42 @@ FlowStatsRequest = _flow_req_cls("FlowStatsRequest", 1)
 AggregateStatsRequest = _flow_req_cls("AggregateStatsRequest", 2)
 ofp_aggregate_stats_reply = layout("ofp_aggregate_stats_reply", "packet_count"/u64,
                                    "byte_count"/u64, "flow_count"/u32, pad(4))
-AggregateStatsReply = message("AggregateStatsReply", (1, 2, 3, 4, 5), "MULTIPART_REPLY",
-                              (mp(2, 2),), ofp_aggregate_stats_reply, stats=True)
-# OF1.5 replaces the fixed counters by OXS TLVs (ofp_stats): kept as bytes.
-FlowStatsReply15 = message("FlowStatsReply15", (6,), "MULTIPART_REPLY", (mp(None, 1),), None,
-                           tail="body", stats=True)
-AggregateStatsReply15 = message("AggregateStatsReply15", (6,), "MULTIPART_REPLY",
-                                (mp(None, 2),), None, tail="body", stats=True)
+
+
+@register(ALL, "MULTIPART_REPLY", mp(2, 2))
+@frozen
+class AggregateStatsReply(Message):
+    """OFPST_AGGREGATE reply.  OF1.5 carries the counters as OXS statistics
+    (:mod:`.oxs`: packet_count, byte_count, flow_count; all ones = absent)."""
+    flags: int = 0
+    packet_count: int = 0
+    byte_count: int = 0
+    flow_count: int = 0
+    NAME = "AggregateStatsReply"
+
+    @classmethod
+    def _decode(cls, key, version, xid, buf):
+        off = prefix_len(key)
+        if version >= 6:
+            st, end = unpack_stats(buf, off)
+            pk, by, n = st.packet_count, st.byte_count, st.flow_count
+        else:
+            pk, by, n = ofp_aggregate_stats_reply.unpack(buf, off)
+            end = off + ofp_aggregate_stats_reply.size
+        if end != len(buf):
+            raise OFPError("OFPBRC_BAD_LEN",
+                           detail=f"aggregate reply: {len(buf) - end} extra bytes")
+        return cls(version=version, xid=xid, flags=stats_flags(key, buf), packet_count=pk,
+                   byte_count=by, flow_count=n)
+
+    def _encode_body(self, key):
+        if self.version >= 6:
+            return pack_prefix(key, self) + pack_stats(packet_count=self.packet_count,
+                                                       byte_count=self.byte_count,
+                                                       flow_count=self.flow_count)
+        return pack_prefix(key, self) + ofp_aggregate_stats_reply.pack(
+            self.packet_count, self.byte_count, self.flow_count)
+
 
 ofp10_flow_stats = layout("ofp10_flow_stats", "length"/u16, "table_id"/u8, pad(1))
 ofp10_flow_stats2 = layout("ofp10_flow_stats2", "duration_sec"/u32, "duration_nsec"/u32,
@@ -156,12 +186,21 @@ ofp11_flow_stats = layout("ofp11_flow_stats", "length"/u16, "table_id"/u8, pad(1
                           "idle_timeout"/u16, "hard_timeout"/u16, "flags"/u16,
                           "importance"/u16, pad(2), "cookie"/u64, "packet_count"/u64,
                           "byte_count"/u64)
+ofp15_flow_desc = layout("ofp15_flow_desc", "length"/u16, pad(2), "table_id"/u8, pad(1),
+                         "priority"/u16, "idle_timeout"/u16, "hard_timeout"/u16, "flags"/u16,
+                         "importance"/u16, "cookie"/u64)
 
 
 @frozen
 class FlowStats:
     """One flow entry of a flow stats reply (OF1.0, OF1.1+ or NXST_FLOW).
-    ``idle_age``/``hard_age`` are NXST_FLOW's (+1 encoded; 0 = unknown)."""
+    ``idle_age``/``hard_age`` are NXST_FLOW's (+1 encoded; 0 = unknown).
+
+    OF1.5 (``ofp15_flow_desc``) carries the statistics as OXS (:mod:`.oxs`):
+    duration, idle_time (here ``idle_age``, +1 encoded as NXST_FLOW's),
+    packet_count, byte_count; an absent one decodes as OVS's all ones
+    (``duration_sec``/``duration_nsec`` 0xffffffff, counts 2**64-1,
+    ``idle_age`` 0) and is left out when encoded.  No ``hard_age``."""
     table_id: int = 0
     duration_sec: int = 0
     duration_nsec: int = 0
@@ -186,9 +225,22 @@ def _unpack_flow_stats(buf, off, end, version):
         if end - off < 4:
             raise OFPError("OFPBRC_BAD_LEN", detail="flow stats truncated")
         ln = struct.unpack_from("!H", buf, off)[0]
-        if ln < (88 if version == 1 else 56) or off + ln > end or ln % 8:
+        if ln < (88 if version == 1 else 40 if version >= 6 else 56) or off + ln > end or ln % 8:
             raise OFPError("OFPBRC_BAD_LEN", detail=f"flow stats length {ln}")
-        if version == 1:
+        if version >= 6:
+            d = ofp15_flow_desc.parse_dict(buf, off)
+            del d["length"]
+            m, moff = OxmMatch.unpack_oxm(buf, off + 24)
+            if moff > off + ln:
+                raise OFPError("OFPBRC_BAD_LEN", detail="flow stats match beyond its entry")
+            st, moff = unpack_stats(buf, moff, off + ln)
+            insts = unpack_instructions(buf, moff, off + ln, version)
+            out.append(FlowStats(match=m, instructions=insts, duration_sec=st.duration_sec,
+                                 duration_nsec=st.duration_nsec, packet_count=st.packet_count,
+                                 byte_count=st.byte_count,
+                                 idle_age=0 if st.idle_age == UNKNOWN32 else st.idle_age + 1,
+                                 **d))
+        elif version == 1:
             _, tid = ofp10_flow_stats.unpack(buf, off)
             m = Match10.unpack(buf, off + 4)
             d = ofp10_flow_stats2.parse_dict(buf, off + 44)
@@ -213,6 +265,14 @@ def _pack_flow_stats(fs: FlowStats, version):
                 + ofp10_flow_stats2.pack(fs.duration_sec, fs.duration_nsec, fs.priority,
                                          fs.idle_timeout, fs.hard_timeout, fs.cookie,
                                          fs.packet_count, fs.byte_count) + acts)
+    if version >= 6:
+        tail = ((fs.match or OxmMatch()).pack_oxm()
+                + pack_stats(fs.duration_sec, fs.duration_nsec,
+                             fs.idle_age - 1 if fs.idle_age else UNKNOWN32,
+                             fs.packet_count, fs.byte_count)
+                + pack_instructions(fs.instructions, version))
+        return ofp15_flow_desc.pack(24 + len(tail), fs.table_id, fs.priority, fs.idle_timeout,
+                                    fs.hard_timeout, fs.flags, fs.importance, fs.cookie) + tail
     tail = (fs.match or OxmMatch()).pack_oxm() + pack_instructions(fs.instructions, version)
     return ofp11_flow_stats.pack(48 + len(tail), fs.table_id, fs.duration_sec, fs.duration_nsec,
                                  fs.priority, fs.idle_timeout, fs.hard_timeout, fs.flags,
@@ -220,7 +280,7 @@ def _pack_flow_stats(fs: FlowStats, version):
                                  fs.packet_count, fs.byte_count) + tail
 
 
-@register((1, 2, 3, 4, 5), "MULTIPART_REPLY", mp(1, 1))
+@register(ALL, "MULTIPART_REPLY", mp(1, 1))
 @frozen
 class FlowStatsReply(Message):
     flags: int = 0

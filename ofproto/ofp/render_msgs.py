@@ -249,8 +249,8 @@ def _packet_out(msg) -> str:
 
 
 # ---------------------------------------------------------------- flows (ofp-flow.c)
-_FR_REASONS = {0: "idle", 1: "hard", 2: "delete", 3: "group_delete", 4: "eviction",
-               5: "meter_delete"}
+_FR_REASONS = {0: "idle", 1: "hard", 2: "delete", 3: "group_delete", 4: "meter_delete",
+               5: "eviction"}
 
 
 def _flow_removed(msg) -> str:
@@ -281,11 +281,18 @@ _FLOW_FLAGS = ((1, "send_flow_rem"), (2, "check_overlap"), (4, "reset_counts"),
                (8, "no_packet_counts"), (16, "no_byte_counts"))
 
 
+def _stat(n: int) -> str:
+    """print_flow_stat: UINT64_MAX is unknown."""
+    return "?" if n == 0xFFFFFFFFFFFFFFFF else str(n)
+
+
 def format_flow_stats(fs, version: int, nx: bool = False) -> str:
-    """ofputil_flow_stats_format (one entry, show_stats, table shown)."""
+    """ofputil_flow_stats_format (one entry, show_stats, table shown).  Ages
+    come with NXST_FLOW (idle and hard) and OF1.5 (idle_time only)."""
     out = f" cookie={fs.cookie:#x}, duration=" + format_duration(fs.duration_sec,
                                                                  fs.duration_nsec)
-    out += f", table={fs.table_id}, n_packets={fs.packet_count}, n_bytes={fs.byte_count}, "
+    out += (f", table={fs.table_id}, n_packets={_stat(fs.packet_count)}, "
+            f"n_bytes={_stat(fs.byte_count)}, ")
     if fs.idle_timeout:
         out += f"idle_timeout={fs.idle_timeout}, "
     if fs.hard_timeout:
@@ -295,10 +302,10 @@ def format_flow_stats(fs, version: int, nx: bool = False) -> str:
         out += "".join(n + " " for b, n in _FLOW_FLAGS if flags & b)
     if fs.importance:
         out += f"importance={fs.importance}, "
-    if nx:
+    if nx or version >= 6:
         if fs.idle_age:
             out += f"idle_age={fs.idle_age - 1}, "
-        if fs.hard_age and fs.hard_age - 1 != fs.duration_sec:
+        if nx and fs.hard_age and fs.hard_age - 1 != fs.duration_sec:
             out += f"hard_age={fs.hard_age - 1}, "
     m = R.format_match(fs.match, fs.priority)
     acts = (R.format_actions(instructions=fs.instructions) if version > 1 and not nx

@@ -1,5 +1,6 @@
 """Typed multipart bodies, group/meter messages, learn specs and NAT ranges."""
 import shutil
+import struct
 import subprocess
 
 import pytest
@@ -9,7 +10,9 @@ import ofproto.ofp as ofp
 from ofproto.ofp import actions as A
 from ofproto.ofp import bodies as B
 from ofproto.ofp import groups as G
+from ofproto.ofp import oxs
 from ofproto.ofp.learn import LearnSpec, NatRange, learn_specs, make_learn, make_nat, nat_range
+from ofproto.ofp.render_msgs import format_message
 
 from .conftest import capture_messages
 
@@ -190,6 +193,50 @@ def test_bad_bodies_raise_codec_errors():
     with pytest.raises(ofp.OFPError) as e:
         ofp.decode(bytes(mm))
     assert e.value.name == "OFPMMFC_BAD_BAND"
+
+
+# ---------------------------------------------------------------- OF1.5 OXS statistics
+def _agg15(entries: bytes, length=None) -> bytes:
+    """An OF1.5 OFPST_AGGREGATE reply (xid 7) around OXS ``entries``."""
+    body = struct.pack("!HH", 0, 4 + len(entries) if length is None else length) + entries
+    body += bytes(-len(body) & 7)
+    return struct.pack("!BBHIHH4x", 6, 19, 16 + len(body), 7, 2, 0) + body
+
+
+# flow_count first, an unknown basic field, an experimenter entry and a duration of the
+# wrong length (both skipped by OVS's oxs_pull_stat), then packet_count; no byte_count.
+_ODD_OXS = (struct.pack("!II", 0x80020604, 3) + struct.pack("!IQ", 0x80020C08, 9)
+            + struct.pack("!IIH", 0xFFFF0006, 0x2320, 1) + struct.pack("!IH", 0x80020002, 5)
+            + struct.pack("!IQ", 0x80020808, 10))
+_BAD_OXS = [_agg15(b"", length=2), _agg15(b"", length=100),
+            _agg15(struct.pack("!I", 0x80020808) + bytes(4)),
+            _agg15(struct.pack("!I", 0xFFFF0002) + bytes(4))]
+
+
+def test_oxs_stats_decode_as_ovs_and_encode_in_its_order():
+    m = ofp.decode(_agg15(_ODD_OXS))
+    assert (m.packet_count, m.byte_count, m.flow_count) == (10, (1 << 64) - 1, 3)
+    assert ofp.encode(m) == _agg15(struct.pack("!IQ", 0x80020808, 10)
+                                   + struct.pack("!II", 0x80020604, 3))
+    # Flow stats entries and FLOW_REMOVED share the parser (and OVS's order).
+    assert oxs.unpack_stats(oxs.pack_stats(1, 2, 3, 4, 5, 6), 0) == (
+        oxs.OxsStats(1, 2, 3, 4, 5, 6), 64)
+    assert oxs.pack_stats() == bytes.fromhex("0000000400000000")
+    for bad in _BAD_OXS:
+        with pytest.raises(ofp.OFPError) as e:
+            ofp.decode(bad)
+        assert e.value.name == "OFPBMC_BAD_LEN"
+
+
+@needs_ovs
+def test_oxs_stats_as_ovs_ofctl_reads_them():
+    out = subprocess.run(["ovs-ofctl", "ofp-print", _agg15(_ODD_OXS).hex()],
+                         capture_output=True, text=True).stdout
+    assert out == format_message(ofp.decode(_agg15(_ODD_OXS)))
+    for bad in _BAD_OXS:
+        out = subprocess.run(["ovs-ofctl", "ofp-print", bad.hex()], capture_output=True,
+                             text=True).stdout
+        assert "***decode error: OFPBMC_BAD_LEN***" in out
 
 
 # ---------------------------------------------------------------- learn / nat

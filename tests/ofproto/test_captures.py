@@ -44,8 +44,14 @@ OSKEN_EXPECTED_ERRORS = {
     "OFP15-meter_features_reply": "OFPBRC_BAD_LEN",
     "4-12-ofp_flow_stats_reply": "OFPBAC_BAD_VENDOR", "5-12-ofp_flow_stats_reply": "OFPBAC_BAD_VENDOR",
     "4-2-ofp_flow_mod": "OFPBAC_BAD_VENDOR", "5-2-ofp_flow_mod": "OFPBAC_BAD_VENDOR",
+    # An instruction length of 0x808 (ovs-ofctl ofp-print: OFPBIC_BAD_LEN too).
+    "OFP15-flow_desc_reply": "OFPBIC_BAD_LEN",
 }
 NONCANONICAL = {"OFP15-role_reply", "OFP15-role_request"}   # non-zero padding
+# Re-encoded in Open vSwitch's form: a FLOW_REMOVED whose only OXS statistic
+# is flow_count, which OVS (oxs_pull_stat, then ofputil_decode_flow_removed)
+# drops.  The re-encoding must decode to the same message.
+OVS_NORMALIZED = {"OFP15-flow_removed"}
 
 
 @pytest.mark.skipif(not OSKEN_FILES, reason="os-ken wire corpus not installed")
@@ -58,7 +64,9 @@ def test_osken_corpus(path):
         assert not rest
         for m in msgs:
             out = ofp.encode(ofp.decode(m))
-            if not any(k in path for k in NONCANONICAL):
+            if any(k in path for k in OVS_NORMALIZED):
+                assert out != m and ofp.decode(out) == ofp.decode(m)
+            elif not any(k in path for k in NONCANONICAL):
                 assert out == m
             else:
                 assert len(out) == len(m)

@@ -144,7 +144,10 @@ def test_flow_limit_refuse_and_evict():
     assert err(lambda: ft.apply(spec("in_port=3,actions=drop", 4), 0)) == "OFPFMFC_TABLE_FULL"
     ft.apply(spec("in_port=2,actions=output:1", 4), 0)       # replacing needs no room
     ft.tables[0].overflow_policy = "evict"
-    ft.apply(spec("importance=5,in_port=2,actions=drop", 5), 0)
+    # Only rules with a timeout are evictable (OVS's eviction groups).
+    assert err(lambda: ft.apply(spec("in_port=3,actions=drop", 4), 0)) == "OFPFMFC_TABLE_FULL"
+    ft.apply(spec("hard_timeout=50,in_port=1,actions=drop", 4), 0)
+    ft.apply(spec("importance=5,hard_timeout=10,in_port=2,actions=drop", 5), 0)
     res = ft.apply(spec("in_port=3,actions=drop", 4), 1)
     assert [(r.match.value("in_port"), why) for r, why in res.deleted] == \
         [(1, U.OFPRR_EVICTION)]

@@ -210,3 +210,21 @@ def test_bundle_commit_is_atomic():
 def test_core_does_not_import_trio():
     code = "import sys, ofproto.ofconn, ofproto.ofproto; assert 'trio' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_handler_bug_answers_eperm_and_the_connection_goes_on(monkeypatch, caplog):
+    """Anything but an OFPError from a handler is our bug: the peer gets
+    OFPBRC_EPERM, the bug is logged, later messages are still answered."""
+    p = Peer(version=4)
+
+    def broken(conn, msg, now):
+        raise TypeError("a bug")
+    handlers = dict(p.proto.handlers)
+    h = handlers[M.FeaturesRequest]
+    handlers[M.FeaturesRequest] = oc.Handler(broken, write=h.write)
+    monkeypatch.setattr(type(p.proto), "handlers", property(lambda self: handlers))
+    [e] = p.ask(M.FeaturesRequest(version=4, xid=5))
+    assert err(e) == "OFPBRC_EPERM" and e.xid == 5
+    assert "internal error" in caplog.text
+    [r] = p.ask(M.EchoRequest(version=4, xid=6, data=b"x"))
+    assert isinstance(r, M.EchoReply) and r.xid == 6

@@ -34,7 +34,7 @@ KNOWN = {
     "PortStatsReply+custom": "custom port statistics property",
     # Not rendered yet: TABLE stats (OVS folds TABLE_FEATURES into it and
     # prints 'ditto' runs), QUEUE_GET_CONFIG_REPLY, NXT_PACKET_IN2 (needs its
-    # property decoder), OF1.5 OXS flow/aggregate stats, bundles, monitors.
+    # property decoder), bundles, monitors.
 }
 
 
@@ -205,20 +205,35 @@ def built_messages():
                 ofp.FlowStatsReply(version=v, stats=(FlowStats(
                     duration_sec=4, duration_nsec=123456789, priority=9, flags=1,
                     idle_timeout=5, cookie=3, packet_count=2, byte_count=128, table_id=1,
-                    importance=7 if v >= 5 else 0, match=om, instructions=(
-                        ApplyActions((A.Output(port=2, max_len=0),)), GotoTable(3))),
-                    FlowStats(match=OxmMatch()))) if v < 6 else ofp.EchoReply(version=v),
+                    importance=7 if v >= 5 else 0, idle_age=4 if v >= 6 else 0, match=om,
+                    instructions=(ApplyActions((A.Output(port=2, max_len=0),)), GotoTable(3))),
+                    FlowStats(match=OxmMatch()),
+                    # Unknown counters (OF1.5: absent OXS statistics) print as "?".
+                    FlowStats(match=OxmMatch(), packet_count=(1 << 64) - 1,
+                              byte_count=(1 << 64) - 1, flags=0x1e, idle_age=1 if v >= 6 else 0,
+                              **({"duration_sec": 0xFFFFFFFF, "duration_nsec": 0xFFFFFFFF}
+                                 if v >= 6 else {})))),
                 ofp.PortMod(version=v, port_no=3, hw_addr=bytes.fromhex("aa55aa550003"),
                             config=0x20, mask=0x24,
                             **({"advertise": 0x28} if v < 5 else {"properties": bytes.fromhex(
                                 "0000000800000028")})),
                 ofp.PortMod(version=v, port_no=0xFFFFFFFE, config=0, mask=1)]
-        if v < 6:
-            out += [ofp.FlowRemoved(version=v, cookie=0, priority=100, reason=1, table_id=3,
-                                    duration_sec=9, duration_nsec=1, idle_timeout=0,
-                                    hard_timeout=60, packet_count=1, byte_count=2, match=om),
-                    ofp.AggregateStatsReply(version=v, packet_count=4, byte_count=5,
-                                            flow_count=6)]
+        out += [ofp.FlowRemoved(version=v, cookie=0, priority=100, reason=1, table_id=3,
+                                duration_sec=9, duration_nsec=1, idle_timeout=0,
+                                hard_timeout=60, packet_count=1, byte_count=2, match=om),
+                ofp.AggregateStatsReply(version=v, packet_count=4, byte_count=5,
+                                        flow_count=6)]
+        if v >= 5:                      # meter_delete (4) and eviction (5) from OF1.4 on
+            out += [ofp.FlowRemoved(version=v, cookie=7, priority=1, reason=r, table_id=0,
+                                    duration_sec=1, idle_timeout=10, packet_count=3,
+                                    byte_count=4, match=OxmMatch()) for r in (3, 4, 5)]
+        if v == 6:                      # OXS statistics left out: all ones once decoded
+            out += [ofp.AggregateStatsReply(version=6, packet_count=(1 << 64) - 1,
+                                            byte_count=7, flow_count=0xFFFFFFFF),
+                    ofp.FlowRemoved(version=6, priority=2, reason=2, table_id=4,
+                                    duration_sec=0xFFFFFFFF, duration_nsec=0xFFFFFFFF,
+                                    packet_count=(1 << 64) - 1, byte_count=(1 << 64) - 1,
+                                    match=om)]
         if v >= 4:
             band = G.MeterBand(type=1, rate=1000, burst_size=100)
             remark = G.MeterBand(type=2, rate=50, prec_level=1)

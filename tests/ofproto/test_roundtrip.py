@@ -38,7 +38,7 @@ acts13 = st.lists(st.one_of(
 
 @st.composite
 def messages(draw):
-    kind = draw(st.integers(0, 9))
+    kind = draw(st.integers(0, 12))
     v = draw(st.sampled_from([1, 4, 5]))
     xid = draw(u32)
     fm = draw(flow_matches)
@@ -78,7 +78,39 @@ def messages(draw):
         return ofp.PacketIn(version=4, xid=xid, reason=draw(st.integers(0, 2)),
                             match=OxmMatch.from_flow(FlowMatch.exact(in_port=draw(port))),
                             data=draw(st.binary(max_size=64)))
+    if kind == 10:                      # OF1.5 flow stats: OXS statistics, some absent
+        return ofp.FlowStatsReply(version=6, xid=xid, flags=draw(st.sampled_from([0, 1])),
+                                  stats=tuple(draw(st.lists(of15_flow_stats(fm), max_size=3))))
+    if kind == 11:
+        return ofp.AggregateStatsReply(version=6, xid=xid, packet_count=draw(u64 | unknown64),
+                                       byte_count=draw(u64 | unknown64),
+                                       flow_count=draw(u32 | unknown32))
+    if kind == 12:
+        dsec, dnsec = draw(durations)
+        return ofp.FlowRemoved(version=6, xid=xid, cookie=draw(u64), priority=draw(u16),
+                               reason=draw(st.integers(0, 5)), table_id=draw(u8),
+                               duration_sec=dsec, duration_nsec=dnsec, idle_timeout=draw(u16),
+                               hard_timeout=draw(u16), packet_count=draw(u64 | unknown64),
+                               byte_count=draw(u64 | unknown64), match=OxmMatch.from_flow(fm))
     return ofp.make_hello(v, draw(st.none() | st.integers(1, 0x7E)), xid)
+
+
+# OF1.5 OXS statistics: all ones is "absent" (left out on the wire, decoded back as all
+# ones); an absent duration has both halves all ones.
+unknown32, unknown64 = st.just(0xFFFFFFFF), st.just((1 << 64) - 1)
+durations = st.tuples(st.integers(0, 0xFFFFFFFE), u32) | st.just((0xFFFFFFFF, 0xFFFFFFFF))
+
+
+def of15_flow_stats(fm):
+    return st.builds(
+        lambda d, **kw: ofp.FlowStats(duration_sec=d[0], duration_nsec=d[1], **kw),
+        durations, table_id=u8, priority=u16, idle_timeout=u16, hard_timeout=u16,
+        flags=st.integers(0, 31), importance=u16, cookie=u64, packet_count=u64 | unknown64,
+        byte_count=u64 | unknown64, idle_age=st.just(0) | st.integers(1, 0xFFFFFFFF),
+        match=st.just(OxmMatch.from_flow(fm)),
+        instructions=st.lists(st.builds(I.ApplyActions, st.lists(st.builds(
+            A.Output, port=port, max_len=u16), max_size=2).map(tuple)), max_size=1).map(tuple)
+        | st.just((I.GotoTable(3),)))
 
 
 @settings(max_examples=400, deadline=None)
