@@ -7,7 +7,7 @@ and runs, in its own cancel scope:
 
 * a service listener on ``$OVS_RUNDIR/<bridge>.mgmt`` (what ``ovs-ofctl
   br0`` connects to) and the snoop listener on ``<bridge>.snoop`` (what
-  ``ovs-ofctl snoop br0`` connects to, see "Snoopers" below);
+  ``ovs-ofctl snoop br0`` connects to, see snoop.py);
 * one task per Controller row: active ``tcp:IP[:PORT]`` / ``ssl:IP[:PORT]``
   / ``unix:PATH`` reconnect with exponential backoff (1 s doubling up to
   ``max_backoff``, default 8 s; an attempt that has not connected after
@@ -45,45 +45,7 @@ Controller row's ``is_connected``/``role``/``status`` columns, and
 Passive targets have no status (OVS writes ``is_connected=false`` and empty
 ``role``/``status`` for them).
 
-Snoopers (connmgr.c add_snooper, rconn.c rconn_add_monitor/copy_to_monitor):
-a connection accepted on ``<bridge>.snoop`` is attached as a monitor to one
-*active* controller target (``tcp:``/``ssl:``/``unix:``; passive ones and
-service connections are never copied): the one whose live connection has the
-highest role (master, then equal, then slave, then not connected), ties going
-to the first in OVS's hmap of ofservices (``_services``: targets keyed by
-``hash_string``, the management socket included, new ones inserted in the
-order of a fresh shash of the bridge's controllers by uuid - what
-``ovs-vswitchd`` iterates).  With no active target the connection is closed at
-once ("no controller connection to snoop"; ``ovs-ofctl snoop`` then fails
-with "Connection reset by peer" or "Broken pipe", whichever the timing gives,
-as with OVS); a target takes at most ``MAX_MONITORS`` (8), further
-snoopers are closed likewise.  A snooper stays with its target across
-reconnections and setting changes, and is closed when the target is removed.
-
-Each snooper is a :class:`SnoopConn` (sans-I/O, the vconn of lib/vconn.c):
-our HELLO offers 1.0-1.5 (the snoop pvconn's default), the peer's HELLO is
-negotiated as vconn.c does (none in common: OFPHFC_INCOMPATIBLE error, sent
-in OF1.0 when the peer's top version is unknown, then close; anything but a
-HELLO first: close; ovs-vswitchd 3.1.0 forgets such a snooper without
-closing its socket, later versions close it, as we do).  Afterwards
-whatever the snooper sends is dropped, but a message in another version
-than the negotiated one (other than HELLO, ERROR, ECHO) gets
-OFPBRC_BAD_VERSION, as vconn_recv answers.  Copies are the
-controller's messages in their own version, whatever the snooper negotiated
-(``ovs-ofctl snoop`` accepts any version).
-
-The controller's side (:class:`_Tap`, per session of an active target): the
-copies are what rconn_send/rconn_recv see - every complete message read from
-and queued to the controller once the OpenFlow handshake is done; the HELLOs
-and what vconn.c itself answers (a message in another version and its
-OFPBRC_BAD_VERSION) are not copied.  The tap always knows where the
-controller's next message starts; while the target has snoopers the reader
-hands the connection one message at a time and copies, in order, the message
-and then the replies it caused, as OVS's snoop shows them.  A copy never
-waits: a snooper takes a message only when nothing of the previous one is
-still unwritten (vconn_stream_send's txbuf), otherwise that copy is dropped;
-a snooper whose socket fails is closed.  The snooper's own task writes the
-rest of a partly written message when its socket drains.
+Snoopers (``ovs-ofctl snoop``, copies of a controller's traffic): see snoop.py.
 
 Resource handling: every socket belongs to the task that accepted or
 opened it and is closed when that task ends; the two listening sockets of
@@ -107,21 +69,18 @@ from __future__ import annotations
 import errno
 from dataclasses import replace
 import ipaddress
-import itertools
 import os
 import socket as _socket
-import struct
 import time
 
 import trio
 
 from ovsdb_server import sslctx
 from ovsdb_server.daemon import get_logger
-from ovsdb_server.ovsjson import Hmap, Shash, hash_string
 
 from . import bridge as bridge_mod
 from . import ofconn as oc
-from .ofp import messages as M
+from . import snoop
 from .ofproto import OFProto
 
 log = get_logger("connmgr")
@@ -133,14 +92,6 @@ FAIL_OPEN_PROBES = 3                # fail-open after this many probe intervals
 READ_SIZE = 256 * 1024              # bytes per read: many small flow_mods per batch
 READ_BURST = 16                     # reads without waiting before yielding to others
 SPIN_READ = 0.0001                  # seconds to poll for a flow_mod's barrier (see reader)
-MAX_MONITORS = 8                    # rconn.c MAXIMUM_MONITORS: snoopers per controller target
-SNOOP_VERSIONS = oc.ALL_VERSIONS    # the snoop pvconn's versions (OVS's default: 1.0-1.5)
-SNOOP_PREFERENCE = {oc.ROLE_MASTER: 3, oc.ROLE_EQUAL: 2, oc.ROLE_SLAVE: 1}   # snoop_preference()
-OFPT_HELLO, OFPT_ERROR, OFPT_ECHO_REPLY = 0, 1, 3
-OFP_MAX_KNOWN = 7                   # OVS 3.1 decodes HELLO/ERROR/ECHO up to OF1.6 (0x07)
-OFPET_HELLO_FAILED, OFPHFC_INCOMPATIBLE = 0, 0
-OFPET_BAD_REQUEST, OFPBRC_BAD_VERSION = 1, 0
-_unix_ids = itertools.count(1)      # "unix#N", how OVS names accepted Unix connections
 
 
 def _spin_read(fd: int, spare):
@@ -177,175 +128,6 @@ class ControllerState:
         self.last_connection: float | None = None
         self.last_disconnect: float | None = None
         self.scope = trio.CancelScope()
-
-
-
-
-def _messages(data: bytes):
-    """The OpenFlow messages in `data`, a run of whole messages (what a connection queued)."""
-    off, n = 0, len(data)
-    while n - off >= 8:
-        length = (data[off + 2] << 8) | data[off + 3]
-        if length < 8:
-            return
-        yield data[off:off + length]
-        off += length
-
-
-def _hello_versions(raw: bytes) -> int:
-    """ofputil_decode_hello: the peer's version bitmap, from its HELLO's header
-    version unless a well-formed OFPHET_VERSIONBITMAP element says otherwise."""
-    v = raw[0]
-    bits = (((1 << v) if v < 32 else 0) - 1) << 1 & 0xFFFFFFFF
-    off, n = 8, len(raw)
-    while n - off >= 4:
-        etype, elen = struct.unpack_from("!HH", raw, off)
-        padded = (elen + 7) // 8 * 8
-        if elen < 4 or off + padded > n:
-            break
-        blen = elen - 4
-        if etype == 1 and blen and blen % 4 == 0:       # OFPHET_VERSIONBITMAP
-            b = struct.unpack_from("!I", raw, off + 4)[0] & ~1
-            if b:
-                bits = b
-        off += padded
-    return bits
-
-
-def _error(version: int, xid: int, etype: int, code: int, data: bytes) -> bytes:
-    """An OFPT_ERROR as ofperr_encode_msg__ makes it: an unknown version falls back to 1.0."""
-    if version not in oc.ALL_VERSIONS:
-        version = 1
-    return struct.pack("!BBHIHH", version, OFPT_ERROR, 12 + len(data), xid, etype, code) + data
-
-
-class SnoopConn:
-    """One snooper, sans-I/O: the vconn OVS adds as a monitor to a controller's
-    rconn (see "Snoopers" in the module docstring).
-
-    ``txbuf`` is what is to be written to the snooper (the I/O edge writes
-    what the socket takes and calls ``sent(n)``); ``copy(msg)`` offers it a
-    copy of a controller message and says whether it took it;
-    ``receive_data(data)`` takes what the snooper sent (``b""``: end of
-    stream).  ``closed``/``close_reason`` as for OFConn."""
-
-    def __init__(self, name: str = ""):
-        self.name = name
-        self.state = "hello"            # our HELLO sent, waiting for the peer's; "active"; "closed"
-        self.version = 0
-        self.close_reason = ""
-        bits = sum(1 << v for v in SNOOP_VERSIONS)
-        contiguous = ((bits >> 1) + 1) & (bits >> 1) == 0
-        self.txbuf = M.make_hello(max(SNOOP_VERSIONS), None if contiguous else bits).encode()
-        self._rx = b""
-
-    @property
-    def closed(self) -> bool:
-        return self.state == "closed"
-
-    def close(self, reason: str) -> None:
-        if self.state != "closed":
-            self.state, self.close_reason = "closed", reason
-
-    def sent(self, n: int) -> None:
-        if n:
-            self.txbuf = self.txbuf[n:]
-
-    def copy(self, msg: bytes) -> bool:
-        """copy_to_monitor: queued only once the handshake is done and nothing of an
-        earlier message is still unwritten (vconn_stream_send's EAGAIN: dropped)."""
-        if self.state != "active" or self.txbuf:
-            return False
-        self.txbuf = msg
-        return True
-
-    def receive_data(self, data: bytes) -> None:
-        if self.closed:
-            return
-        if not data:
-            self.close("End of file")
-            return
-        self._rx += data
-        buf, off, n = self._rx, 0, len(self._rx)
-        while n - off >= 8 and not self.closed:
-            length = (buf[off + 2] << 8) | buf[off + 3]
-            if length < 8:
-                self.close("received too-short ofp_header")
-                break
-            if n - off < length:
-                break
-            self._receive_one(buf[off:off + length])
-            off += length
-        self._rx = b"" if self.closed else buf[off:]
-
-    def _receive_one(self, raw: bytes) -> None:
-        if self.state == "hello":
-            if raw[1] != OFPT_HELLO or not 1 <= raw[0] <= OFP_MAX_KNOWN:
-                log.warning("%s: received message while expecting hello", self.name)
-                self.close("Protocol error")
-                return
-            ours = sum(1 << v for v in SNOOP_VERSIONS)
-            peer = _hello_versions(raw)
-            common = ours & peer
-            if not common:
-                local_s = oc.version_bitmap_to_string(ours)
-                peer_s = oc.version_bitmap_to_string(peer)
-                log.warning("%s: version negotiation failed (we support %s, peer supports %s)",
-                            self.name, local_s, peer_s)
-                text = f"We support {local_s}, you support {peer_s}, no common versions."
-                self.txbuf += _error(peer.bit_length() - 1, 0, OFPET_HELLO_FAILED,
-                                     OFPHFC_INCOMPATIBLE, text.encode())
-                self.close("Protocol error")
-                return
-            self.version = common.bit_length() - 1
-            self.state = "active"
-            return
-        # A stray message: drained, unless vconn_recv refuses its version.
-        known = 1 <= raw[0] <= OFP_MAX_KNOWN
-        if raw[0] != self.version and not (raw[1] <= OFPT_ECHO_REPLY and known):
-            log.error("%s: received OpenFlow version 0x%02x != expected %02x",
-                      self.name, raw[0], self.version)
-            if not self.txbuf:
-                self.txbuf = _error(raw[0], struct.unpack_from("!I", raw, 4)[0],
-                                    OFPET_BAD_REQUEST, OFPBRC_BAD_VERSION, raw[:64])
-
-
-class _Tap:
-    """Where a controller connection's incoming messages begin (sans-I/O), so that
-    complete ones can be copied to snoopers and handled one at a time."""
-
-    def __init__(self):
-        self.partial = b""          # the start of the incoming message not yet complete
-        self.broken = False         # a header below 8 bytes: the stream is lost anyway
-        self.hello = True           # the next complete message is the controller's HELLO
-
-    def cut(self, data: bytes, pieces: bool) -> list:
-        """Track `data`; with `pieces`, cut it after each complete message:
-        [(piece, message)], feeding the pieces in order is feeding `data`;
-        ``message`` is the complete message the piece ends, or None (the HELLO,
-        a trailing partial message, everything after a bad header)."""
-        if self.broken:
-            return [(data, None)] if pieces else []
-        old = len(self.partial)
-        buf = self.partial + data if old else data
-        out, off, n, start = [], 0, len(buf), 0
-        while n - off >= 8:
-            length = (buf[off + 2] << 8) | buf[off + 3]
-            if length < 8:
-                self.broken = True
-                break
-            end = off + length
-            if end > n:
-                break
-            if pieces:
-                out.append((data[start:end - old], None if self.hello else buf[off:end]))
-                start = end - old
-            self.hello = False
-            off = end
-        self.partial = b"" if self.broken else buf[off:]
-        if pieces and start < len(data):
-            out.append((data[start:], None))
-        return out
 
 
 def parse_target(target: str):
@@ -423,47 +205,6 @@ async def _unix_listener(path: str) -> trio.SocketListener:
     return trio.SocketListener(sock)
 
 
-class _Snooper:
-    """The I/O side of one snooper: its socket, its SnoopConn and a wake-up for its task."""
-
-    def __init__(self, stream: trio.SocketStream, name: str):
-        self.stream = stream
-        self.sock = stream.socket
-        self.fd = self.sock.fileno()
-        self.conn = SnoopConn(name)
-        self.wake = trio.Event()
-        self.scope = trio.CancelScope()     # closed from outside: even while it cannot write
-
-    def flush(self) -> None:
-        """Write what the socket takes now; the task waits to write the rest."""
-        c = self.conn
-        if c.txbuf:
-            try:
-                c.sent(os.write(self.fd, c.txbuf))
-            except BlockingIOError:
-                pass
-            except OSError as e:                # EPIPE, ECONNRESET: close_monitor
-                c.close(os.strerror(e.errno or errno.EIO))
-                c.txbuf = b""
-        if c.txbuf or c.closed:
-            self.wake.set()
-
-    def copy(self, msg: bytes) -> None:
-        if self.conn.copy(msg):
-            self.flush()
-
-    def close(self, reason: str) -> None:
-        self.conn.close(reason)
-        self.scope.cancel()
-
-
-def _copy_to(snoopers: list, data: bytes) -> None:
-    """Offer each message of `data` to every snooper, in order (copy_to_monitor)."""
-    for msg in _messages(data):
-        for sn in snoopers:
-            sn.copy(msg)
-
-
 class BridgeConnMgr:
     """All OpenFlow connections of one bridge (see module docstring)."""
 
@@ -483,8 +224,7 @@ class BridgeConnMgr:
         self.last_connected = trio.current_time()
         self.paths: list[str] = []
         self._timer_kick = trio.Event()
-        self._services = Hmap()                  # connmgr.c mgr->services: targets, OVS's order
-        self._snoops: dict[str, list[_Snooper]] = {}   # by controller target (rconn monitors)
+        self.snoopers = snoop.Snoopers(f"punix:{os.path.join(rundir, br.name)}.mgmt")
         self._inodes: list[int] = []             # of self.paths, to remove only our own
         self._listening = self._listen()         # [(socket, handler)]: mgmt and snoop
 
@@ -574,10 +314,7 @@ class BridgeConnMgr:
         # update_ofservices does); the others keep theirs.
         self._ctl_targets = tuple(self.bridge.controllers)
         wanted = {c.target: c for c in self._ctl_targets}
-        self._sync_services()
-        for target in [t for t in self._snoops if t not in wanted]:
-            for sn in self._snoops.pop(target):          # rconn_destroy closes its monitors
-                sn.close("controller removed")
+        self.snoopers.set_controllers(self._ctl_targets)
         for target, st in list(self.controllers.items()):
             # ovs-vsctl set-controller makes new rows: a new uuid alone is no change;
             # new packet-in limits apply to the live connections (ofconn_reconfigure).
@@ -599,41 +336,18 @@ class BridgeConnMgr:
                         await self._controller(st)
                 self._nursery.start_soon(run_one)
 
-    def _sync_services(self) -> None:
-        """connmgr_set_controllers' bookkeeping of mgr->services: bridge.c hands it a
-        fresh shash (the management socket, then the controllers in the IDL's uuid
-        order); targets not yet there are inserted in that shash's order, the ones
-        gone are removed.  Only the order matters here: it breaks snoop ties."""
-        ocs = Shash()
-        ocs.add(f"punix:{os.path.join(self.rundir, self.bridge.name)}.mgmt")
-        for c in sorted(self.bridge.controllers, key=lambda c: c.uuid):
-            ocs.add(c.target)
-        wanted = set(ocs.names())
-        have = set(self._services)
-        for name in ocs.names():
-            if name not in have:
-                self._services.insert(hash_string(name), name)
-                have.add(name)
-        for name in list(self._services):
-            if name not in wanted:
-                self._services.remove(name)
-
     def _snoop_target(self) -> str | None:
-        """connmgr.c add_snooper: the active target whose live connection has the
-        highest role (not connected: lowest), the first in ``_services`` on a tie."""
-        best, best_pref = None, -1
-        for target in self._services:
+        """The target a new snooper watches: :func:`.snoop.choose_target` among the
+        active targets (the ones with an rconn in OVS)."""
+        roles = {}
+        for target, st in self.controllers.items():
             try:
                 active = parse_target(target)[3]
             except ValueError:
                 continue
-            st = self.controllers.get(target)
-            if not active or st is None:
-                continue
-            pref = SNOOP_PREFERENCE.get(st.conn.role, 0) if st.conn is not None else 0
-            if best is None or pref > best_pref:
-                best, best_pref = target, pref
-        return best
+            if active:
+                roles[target] = st.conn.role if st.conn is not None else None
+        return snoop.choose_target(self.snoopers.services, roles)
 
     def _notify(self) -> None:
         if self.on_change is not None:
@@ -668,58 +382,8 @@ class BridgeConnMgr:
         await self._session(stream, primary=False, probe=None, name=f"{self.bridge.name}<->mgmt")
 
     async def _serve_snoop(self, stream) -> None:
-        """One snooper (see "Snoopers" in the module docstring)."""
-        name = f"unix#{next(_unix_ids)}"
-        target = self._snoop_target()
-        if target is None:
-            log.info("no controller connection to snoop")
-            await trio.aclose_forcefully(stream)     # at once, its unread HELLO and all
-            return
-        monitors = self._snoops.setdefault(target, [])
-        if len(monitors) >= MAX_MONITORS:
-            log.debug("too many monitor connections, discarding %s", name)
-            await trio.aclose_forcefully(stream)
-            return
-        sn = _Snooper(stream, name)
-        monitors.append(sn)
-        log.info("new monitor connection from %s", name)
-        try:
-            with sn.scope:
-                async with stream, trio.open_nursery() as n:
-                    sn.flush()                               # our HELLO
-
-                    async def reader():
-                        while not sn.conn.closed:
-                            await trio.lowlevel.wait_readable(sn.sock)
-                            try:
-                                data = os.read(sn.fd, 65536)
-                            except BlockingIOError:
-                                continue
-                            except OSError:
-                                data = b""
-                            sn.conn.receive_data(data)
-                            sn.flush()
-
-                    async def writer():
-                        while True:
-                            await sn.wake.wait()
-                            sn.wake = trio.Event()
-                            if sn.conn.closed:
-                                sn.flush()                   # an error reply, if it fits
-                                n.cancel_scope.cancel()
-                                return
-                            if sn.conn.txbuf:
-                                await trio.lowlevel.wait_writable(sn.sock)
-                                sn.flush()
-                    n.start_soon(reader)
-                    n.start_soon(writer)
-        except* (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
-            pass
-        finally:
-            if sn in monitors:
-                monitors.remove(sn)
-            log.debug("%s: closing monitor connection to %s: %s", target, name,
-                      sn.conn.close_reason or "End of file")
+        """A snooper, attached to the target chosen now (see snoop.py)."""
+        await self.snoopers.serve(stream, self._snoop_target())
 
     async def _controller(self, st: ControllerState) -> None:
         c = st.info
@@ -813,10 +477,8 @@ class BridgeConnMgr:
         blocked = False          # the writer is waiting for the socket to drain
         pending = b""            # taken from conn but not yet written
         # An active controller's traffic is copied to the snoopers of its target
-        # (module docstring, "Snoopers"); our HELLO, already queued, is not.
-        tap = _Tap() if ctl is not None and ctl.active else None
-        snoopers = self._snoops.get
-        target = ctl.info.target if ctl is not None else ""
+        # (see snoop.py); our HELLO, already queued, is not.
+        tap = self.snoopers.tap(ctl.info.target, conn) if ctl is not None and ctl.active else None
         if tap is not None:
             pending = conn.data_to_send()
 
@@ -828,32 +490,17 @@ class BridgeConnMgr:
         def take() -> bytes:
             # What the connection queued, copied to the snoopers once the handshake is done.
             out = conn.data_to_send()
-            if out and tap is not None and conn.state is oc.State.ACTIVE:
-                mons = snoopers(target)
-                if mons:
-                    _copy_to(mons, out)
+            if out and tap is not None:
+                tap.outgoing(out)
             return out
 
         def receive(data: bytes, now: float) -> None:
-            # While the target has snoopers, one message at a time: the message's
-            # copy, then the copies of what it made us send (kept in `pending`).
+            # With snoopers, what the messages made us send comes back (kept in `pending`).
             nonlocal pending
-            mons = snoopers(target) if tap is not None and data else None
-            cuts = tap.cut(data, bool(mons)) if tap is not None and data else None
-            if not cuts:
+            if tap is None:
                 conn.receive_data(data, now)
-                return
-            for piece, msg in cuts:
-                # vconn.c answers a message in another version itself: no copies.
-                copy = msg is not None and (msg[0] == conn.version or msg[1] <= OFPT_ECHO_REPLY)
-                if copy:
-                    _copy_to(mons, msg)
-                conn.receive_data(piece, now)
-                out = conn.data_to_send()
-                if out:
-                    if copy and conn.state is oc.State.ACTIVE:
-                        _copy_to(mons, out)
-                    pending += out
+            else:
+                pending += tap.receive(data, now)
 
         def flush() -> None:
             # Write what the connection has queued without blocking; whatever the
