@@ -18,7 +18,12 @@ vSwitch and on ours, and must print the same:
 * ``ofctl-meters-files.sh``: meters, add/diff/replace-flows from files, packet-out,
   strict mod/del, refusals (also inside a bundle);
 * ``appctl-fdb-features.sh``: fdb/stats-show and -clear, dpif/show-dp-features, and the
-  answers for mdb/stp/rstp/cfm/bfd when nothing enables them.
+  answers for mdb/stp/rstp/cfm/bfd when nothing enables them;
+* ``ofctl-flow-monitor.sh``: ``ovs-ofctl monitor br0 watch:...`` (NX in OF1.0/1.2, ONF in
+  1.3, OpenFlow 1.4/1.5): initial dumps, ADDED/DELETED (reasons)/MODIFIED updates from
+  adds, replacements, mod-flows, deletes, an eviction, group and meter deletes, a bundle,
+  timeouts and flushes, through table/out_port/match/!initial/!actions/!add... filters;
+  a monitor's own flow_mods as ABBREV; cancels; a 7000-flow delete in multipart replies.
 """
 from __future__ import annotations
 

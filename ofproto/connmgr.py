@@ -520,6 +520,7 @@ class BridgeConnMgr:
                 if k < len(data):
                     pending = data[k:]
                     wake.set()
+                conn.output_pending(len(pending))       # flow monitors' flow control
             if conn.closed or conn.pinsched_backlog:     # the writer's timer releases them
                 wake.set()
         if ctl is not None:
@@ -583,7 +584,9 @@ class BridgeConnMgr:
                         if pending:
                             out, pending = pending + out, b""
                         if out and fd < 0:
+                            conn.output_pending(len(out))
                             await stream.send_all(out)
+                            conn.output_pending(0)
                         elif out:
                             blocked = True
                             try:
@@ -592,9 +595,11 @@ class BridgeConnMgr:
                                     try:
                                         off += os.write(fd, view[off:])
                                     except BlockingIOError:
+                                        conn.output_pending(len(out) - off)
                                         await trio.lowlevel.wait_writable(sock)
                             finally:
                                 blocked = False
+                            conn.output_pending(0)
                             continue                        # more may have been queued
                         if conn.closed:
                             n.cancel_scope.cancel()

@@ -448,8 +448,7 @@ class DpGlue:
         now = self.clock()
         for spec in xr.learned_flows:
             try:
-                res = ofp.flows.tables.apply(spec, now)
-                ofp.flows.flow_removed(res.deleted, now)
+                ofp.flows.apply_learned(spec, now)
             except Exception as e:        # noqa: BLE001 (OFPError: table full...)
                 log.info("%s: learn failed (%s)", bg.name, e)
             self.mark_dirty(bg)

@@ -177,6 +177,17 @@ class FlowRule(Rule):
     def has_out_group(self, group: int) -> bool:
         return group == OFPG_ANY or group in self._groups
 
+    def is_loose_match(self, criteria) -> bool:
+        """cls_rule_is_loose_match: the rule is at least as specific as
+        ``criteria`` (a FlowMatch) and agrees with it where it looks (the
+        test of :meth:`.Classifier.rules` with ``loose``, for one rule)."""
+        rm = self.match
+        for member, (v, mk) in criteria.items():
+            have = rm.get(member)
+            if have is None or have[1] & mk != mk or have[0] & mk != v:
+                return False
+        return True
+
     def expiry(self) -> tuple[float, int] | None:
         """(time, reason) of the earliest timeout, or None."""
         best = None
@@ -213,11 +224,14 @@ class TableConfig:
 @dataclasses.dataclass
 class ModResult:
     """What a flow_mod did.  ``replaced`` is the rule an add displaced;
-    ``deleted`` lists ``(rule, reason)`` (deletes, evictions)."""
+    ``deleted`` lists ``(rule, reason)`` (deletes, evictions); ``was`` holds,
+    for each rule of ``modified``, its ``(ofpacts, cookie)`` before (flow
+    monitors report a modify only when one of them changed)."""
     added: FlowRule | None = None
     replaced: FlowRule | None = None
     modified: list = dataclasses.field(default_factory=list)
     deleted: list = dataclasses.field(default_factory=list)
+    was: list = dataclasses.field(default_factory=list)
 
 
 class FlowTables:
@@ -557,6 +571,7 @@ class FlowTables:
                 undo.append((_U_MOD, r, (r.ofpacts, r._groups, r._meters, r._outs, r._wire,
                                          r.cookie, r.n_packets, r.n_bytes, r.modified)))
             self._unindex(r)
+            res.was.append((r.ofpacts, r.cookie))
             r.set_ofpacts(spec.ofpacts)
             if spec.modify_cookie:
                 r.cookie = spec.new_cookie

@@ -28,6 +28,19 @@ then OFPBFC_MSG_FAILED).  FLOW_REMOVED for what the bundle deleted
 (deletes, evictions, group and meter deletes) goes out after a successful
 commit, in message order; a failed one sends none.
 
+Flow monitors (ofproto.c handle_flow_monitor_request, ofmonitor_report's
+callers): :meth:`h_flow_monitor` adds, modifies or deletes a connection's
+monitors and answers with the flows the new ones select (INITIAL, each flow
+once); NXT/ONFT_FLOW_MONITOR_CANCEL deletes one.  Every change of the tables
+becomes ``(event, rule, reason, old ofpacts, xid)`` changes (:func:`_changes`:
+an add that evicted reports the evictions, not itself; a replacing add is
+ADDED; a modify is MODIFIED only if actions or cookie changed) handed in
+batches to the connections that monitor (:meth:`.OFConn.monitor_report`),
+only when one does: a flow_mod is one batch (with its connection and xid, for
+ABBREV), a bundle one batch after its commit (flows as each message left
+them), a group delete one, each deleted meter one, each expired flow one,
+each flushed table one.  ``apply_learned`` is the entry for learn actions.
+
 Fail mode: ``add_normal_flow`` adds table 0's ``priority=0 actions=NORMAL``
 (an ordinary, deletable flow, as connmgr_flushed adds it after ``flush``);
 ``set_fail_open_rule`` is fail-open.c's hidden rule (shown only by
@@ -38,6 +51,7 @@ from __future__ import annotations
 import collections
 import copy
 import dataclasses
+import itertools
 
 from . import ofconn as oc
 from . import ofputil as U
@@ -100,16 +114,20 @@ class FlowState:
     def add_normal_flow(self, now: float) -> None:
         """connmgr_flushed's ``priority=0 actions=NORMAL`` (an ordinary flow,
         added from inside: no reset_counts, which an OF1.0 flow_mod would carry)."""
-        self.tables.apply(dataclasses.replace(U.decode_flow_mod(_NORMAL_FLOW), flags=frozenset()),
-                          now)
+        res = self.tables.apply(dataclasses.replace(U.decode_flow_mod(_NORMAL_FLOW),
+                                                    flags=frozenset()), now)
         self.ofproto.on_flows_changed(self.ofproto)
+        self._monitor(lambda: _changes(res, None))
 
     def flush(self, now: float) -> None:
         """ofproto_flush_flows: every flow of every table goes (FLOW_REMOVED
-        with reason DELETE to those who asked)."""
+        with reason DELETE to those who asked; monitors get one batch per table)."""
         res = self.tables.apply(U.decode_flow_mod(_DELETE_ALL), now)
         self.ofproto.on_flows_changed(self.ofproto)
         self.flow_removed(res.deleted, now)
+        if self._monitoring():
+            for _, batch in itertools.groupby(res.deleted, key=lambda d: d[0].table_id):
+                self._monitor(_removals(batch))
 
     def set_fail_open_rule(self, on: bool, now: float) -> None:
         """Install or remove fail-open.c's hidden NORMAL rule (see FlowTables)."""
@@ -161,6 +179,73 @@ class FlowState:
         if gone:
             self.ofproto.on_flows_changed(self.ofproto)
         self.flow_removed(gone, now)
+        for g in gone:                      # ofproto_rule_expire: one batch per flow
+            self._monitor(lambda g=g: _removals((g,)))
+
+    # -------------------------------------------------- flow monitors
+    def _monitoring(self) -> list:
+        return [c for c in self.ofproto.conns if c.monitors]
+
+    def _monitor(self, changes, origin=None) -> None:
+        """Hand one batch of changes (a list, or a function making it, called
+        only when some connection monitors) to every monitoring connection
+        (ofmonitor_report for each change, then ofmonitor_flush)."""
+        conns = self._monitoring()
+        if not conns:
+            return
+        if callable(changes):
+            changes = changes()
+        if changes:
+            for c in conns:
+                c.monitor_report(changes, origin)
+
+    def h_flow_monitor(self, conn, msg, now):
+        """ofproto.c handle_flow_monitor_request: add, modify or delete the
+        connection's monitors, then reply with the flows the new ones with
+        the initial flag select (each once).  A bad monitor undoes the
+        monitors this request created (not its deletions)."""
+        created = []
+        try:
+            for m in U.decode_flow_monitor_request(msg):
+                if m.table_id != U.OFPTT_ALL and m.table_id >= self.tables.n_tables:
+                    raise OFPError("OFPBRC_BAD_TABLE_ID")
+                if m.command in (U.OFPFMC_MODIFY, U.OFPFMC_DELETE):
+                    if conn.monitors.pop(m.id, None) is None:
+                        raise OFPError("OFPMOFC_UNKNOWN_MONITOR")
+                    if m.command == U.OFPFMC_DELETE:
+                        continue
+                elif m.command != U.OFPFMC_ADD:
+                    continue                # OVS does nothing for other commands
+                if m.id in conn.monitors:
+                    raise OFPError("OFPMOFC_MONITOR_EXISTS")
+                conn.monitors[m.id] = m
+                created.append(m)
+        except OFPError:
+            for m in created:
+                conn.monitors.pop(m.id, None)
+            raise
+        flags_of: dict = {}
+        for m in created:
+            if m.flags & U.OFPFMF_INITIAL:
+                extra = U.OFPFMF_INITIAL | (m.flags & U.OFPFMF_INSTRUCTIONS)
+                for rule in self._monitor_rules(m):
+                    flags_of[rule] = flags_of.get(rule, 0) | extra
+        v = msg.version
+        return U.encode_monitor_reply_for(msg, [
+            U.flow_update(r, U.OFPFME_INITIAL, 0, bool(f & U.OFPFMF_INSTRUCTIONS), v)
+            for r, f in flags_of.items()])
+
+    def _monitor_rules(self, m) -> list:
+        """The flows monitor ``m`` selects now (its table or every visible one)."""
+        tids = ([t.table_id for t in self.tables.tables if not t.hidden]
+                if m.table_id == U.OFPTT_ALL else [m.table_id])
+        return [r for t in tids for r in self.tables.classifier(t).rules(loose=m.match)
+                if r.has_out_port(m.out_port) and r.has_out_group(m.out_group)]
+
+    def h_flow_monitor_cancel(self, conn, msg, now):
+        """NXT/ONFT_FLOW_MONITOR_CANCEL (OF1.4 cancels with a DELETE request)."""
+        if conn.monitors.pop(U.decode_flow_monitor_cancel(msg), None) is None:
+            raise OFPError("OFPMOFC_UNKNOWN_MONITOR")
 
     # -------------------------------------------------- flow mods
     def decode(self, conn, msg):
@@ -177,6 +262,15 @@ class FlowState:
             self._unencoded.append(res.added)
         if res.deleted:
             self.flow_removed(res.deleted, now)
+        self._monitor(lambda: _changes(res, conn.cur_xid), conn)
+
+    def apply_learned(self, spec, now):
+        """A ``learn`` action's flow_mod (the datapath glue's side effects):
+        applied as a flow_mod from no connection."""
+        res = self.tables.apply(spec, now)
+        self.flow_removed(res.deleted, now)
+        self._monitor(lambda: _changes(res, None))
+        return res
 
     def encode_ahead(self) -> bool:
         """Encode one added rule's flow stats entry in the version it came in
@@ -231,6 +325,8 @@ class FlowState:
         tables = self.tables
         snap = None         # groups and meters as they were, once a message may change them
         deleted, added = [], []
+        changes = [] if self._monitoring() else None    # for the monitors, after the commit
+        where: dict = {}                                # id(rule) -> its indexes in changes
         req = None
         tables.begin()
         try:
@@ -242,11 +338,20 @@ class FlowState:
                         added.append(res.added)
                     if res.deleted:
                         deleted.extend(res.deleted)
+                    if changes is not None:
+                        if res.modified:
+                            _freeze_earlier(changes, where, res)
+                        for ch in _changes(res, _xid_of(req)):
+                            where.setdefault(id(ch[1]), []).append(len(changes))
+                            changes.append(ch)
                 elif isinstance(req, _GROUP_METER_MODS):
                     if snap is None:        # flow_mods before it changed neither
                         snap = copy.deepcopy((self.groups, self.meters))
                     table = self.meters if isinstance(req, G.MeterMod) else self.groups
-                    deleted.extend(table.apply(req, now, flows=tables).deleted_flows)
+                    gone = table.apply(req, now, flows=tables).deleted_flows
+                    deleted.extend(gone)
+                    if changes is not None:
+                        changes.extend(_removals(gone))
                 else:
                     self.ofproto.handlers[type(req)].fn(conn, req, now)
         except BaseException as e:
@@ -260,6 +365,8 @@ class FlowState:
         self._unencoded.extend(added)
         self.ofproto.on_flows_changed(self.ofproto)
         self.flow_removed(deleted, now)
+        if changes:                         # one batch: OVS flushes once, after the commit
+            self._monitor(changes, conn)
         return None
 
     # -------------------------------------------------- groups and meters
@@ -267,6 +374,7 @@ class FlowState:
         res = self.groups.apply(msg, now, flows=self.tables)
         self.ofproto.on_flows_changed(self.ofproto)
         self.flow_removed(res.deleted_flows, now)
+        self._monitor(lambda: _removals(res.deleted_flows))   # from no connection, as OVS
 
     def h_group_desc(self, conn, msg, now):
         return self.groups.desc_reply(msg)
@@ -280,6 +388,10 @@ class FlowState:
     def h_meter_mod(self, conn, msg, now):
         res = self.meters.apply(msg, now, flows=self.tables)
         self.flow_removed(res.deleted_flows, now)
+        if res.deleted_flows and self._monitoring():      # meter_destroy: a batch per meter
+            for _, batch in itertools.groupby(res.deleted_flows,
+                                              key=lambda d: min(d[0].meters, default=None)):
+                self._monitor(_removals(batch))
 
     def h_meter_config(self, conn, msg, now):
         return self.meters.config_reply(msg)
@@ -317,6 +429,54 @@ class FlowState:
 _GROUP_METER_MODS = (G.GroupMod, G.NxGroupMod, G.MeterMod)
 
 
+def _changes(res, xid) -> list:
+    """The flow monitor changes ``(event, rule, reason, old ofpacts, xid)`` one
+    flow_mod's ModResult makes, as ofproto.c reports them: an add that evicted
+    reports the evictions and not itself (add_flow_finish); an add that
+    replaced a flow is ADDED; a modify is MODIFIED only when the actions or the
+    cookie changed; old actions go along when they changed (out_port filters
+    look at them too)."""
+    out = [(U.OFPFME_REMOVED, r, reason, None, xid) for r, reason in res.deleted]
+    new = res.added
+    if new is not None and not any(reason == U.OFPRR_EVICTION for _, reason in res.deleted):
+        old = res.replaced
+        out.append((U.OFPFME_ADDED, new, 0,
+                    old.ofpacts if old is not None and old.ofpacts != new.ofpacts else None,
+                    xid))
+    for r, (ofpacts, cookie) in zip(res.modified, res.was):
+        changed = r.ofpacts != ofpacts
+        if changed or r.cookie != cookie:
+            out.append((U.OFPFME_MODIFIED, r, 0, ofpacts if changed else None, xid))
+    return out
+
+
+def _freeze_earlier(changes, where, res) -> None:
+    """In a bundle, a change reported before a later modify of the same flow
+    keeps the flow as it was then (OVS's modify makes a new rule; ours changes
+    the rule in place): those entries get a copy with the old actions and
+    cookie.  ``where`` indexes ``changes`` by flow."""
+    for r, (ofpacts, cookie) in zip(res.modified, res.was):
+        for i in where.get(id(r), ()):
+            event, rule, reason, old, xid = changes[i]
+            if rule is r:
+                snap = copy.copy(r)
+                snap.set_ofpacts(ofpacts)
+                snap.cookie = cookie
+                changes[i] = (event, snap, reason, old, xid)
+
+
+def _removals(deleted) -> list:
+    """Changes for ``(rule, reason)`` pairs removed by no connection's request."""
+    return [(U.OFPFME_REMOVED, r, reason, None, None) for r, reason in deleted]
+
+
+def _xid_of(request) -> int:
+    """A bundled message's xid (kept decoded, or as its bytes)."""
+    if isinstance(request, (bytes, bytearray)):
+        return int.from_bytes(request[4:8], "big")
+    return request.xid
+
+
 def _fs(name):
     return lambda c, m, n: getattr(c.bridge.flows, name)(c, m, n)
 
@@ -339,5 +499,10 @@ HANDLERS = {
     MP.MeterConfigStatsRequest: Handler(_fs("h_meter_config")),
     MP.MeterStatsRequest: Handler(_fs("h_meter_stats")),
     MP.MeterFeaturesRequest: Handler(_fs("h_meter_features")),
+    MP.FlowMonitorRequest: Handler(_fs("h_flow_monitor")),
+    NX.NxFlowMonitorRequest: Handler(_fs("h_flow_monitor")),
+    NX.OnfFlowMonitorRequest: Handler(_fs("h_flow_monitor")),
+    NX.NxFlowMonitorCancel: Handler(_fs("h_flow_monitor_cancel")),
+    NX.OnfFlowMonitorCancel: Handler(_fs("h_flow_monitor_cancel")),
     M.PacketOut: Handler(_fs("h_packet_out"), write=True, bundle=True),
 }

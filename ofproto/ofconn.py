@@ -8,7 +8,9 @@ socket and no clock: the I/O edge (:mod:`.connmgr`) calls
 
 * ``receive_data(data, now)`` with bytes read from the stream (``b""`` for
   end of stream),
-* ``data_to_send()`` to collect the bytes to write,
+* ``data_to_send()`` to collect the bytes to write (and, after each write,
+  ``output_pending(n)``: the bytes of those not written yet; flow monitors'
+  flow control needs it),
 * ``get_timer()`` / ``handle_timer(now)`` for inactivity probes and bundle
   timeouts,
 
@@ -67,10 +69,38 @@ decoded only when an error must echo them, so errors are the general
 path's.  Anything unusual (properties, lengths, versions, another inner
 message, a spec the fast path declines) takes the general path.
 
+Flow monitors (connmgr.c ofmonitor_*): ``monitors`` holds the
+connection's monitors by id (:class:`.ofputil.FlowMonitorSpec`; the bridge's
+flow monitor handlers add and cancel them, and send the initial dump).  The
+flow tables' changes come to :meth:`OFConn.monitor_report` in batches, one
+per flow_mod (or bundle commit, timeout, group or meter delete, flushed
+table), as ``(event, rule, reason, old ofpacts, xid)``: a change goes out
+when one of the monitors asks for that kind of change and selects the flow
+(table, out_port also in the actions it replaced, out_group, loose match),
+with actions when one of them wants actions; the connection's own changes
+are one ABBREV (the request's xid) per batch unless a monitor asked for
+"own".  The updates of a batch go in as few replies as fit in 64 KiB (xid 0,
+REPLY_MORE on all but the last), in the connection's version: NX in OF1.0-1.2,
+ONF in OF1.3, OpenFlow in 1.4+.
+
+Flow control is connmgr.c's: the bytes of monitor messages not yet handed to
+the peer are counted; beyond ``MONITOR_BACKLOG`` (128 KiB) after a batch the
+connection sends PAUSED and from then on only deletions of flows older than
+the pause; what is added or modified meanwhile is remembered (only flows
+still there).  Once every counted message is handed over, ``get_timer``
+says "now" and ``handle_timer`` sends ADDED/MODIFIED for those flows that a
+monitor wants, then RESUMED.  "Handed over" needs the I/O edge: after each
+write it calls ``output_pending(n)`` with the bytes it took from
+``data_to_send`` but could not write yet.  As rconn hands each message to the
+socket once all before it is written, a message counts as handed unless the
+edge's last report left bytes unwritten and the message came after them;
+an edge that never reports never blocks a monitor (and so never pauses it).
+
 Nothing here may import trio (tests/ofproto/test_ofconn.py checks).
 """
 from __future__ import annotations
 
+import collections
 import enum
 import logging
 import struct
@@ -78,6 +108,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from . import ofp
+from . import ofputil as U
 from . import pinsched
 from .fastpath import flow_mod_spec
 from .ofp import OFPError
@@ -92,8 +123,9 @@ PROTOCOL_VERSIONS = {"OpenFlow10": 1, "OpenFlow11": 2, "OpenFlow12": 3,
                      "OpenFlow13": 4, "OpenFlow14": 5, "OpenFlow15": 6}
 OFP_DEFAULT_MISS_SEND_LEN = 128      # controllers; service connections start at 0
 BUNDLE_IDLE_TIMEOUT = 10.0           # ofproto/bundles.c: discard idle bundles (s)
-MAX_BUNDLE_MSGS = 1_000_000
-MAX_ERROR_DATA = 0xFFFF - 16         # an OFPT_ERROR must still fit in 64 KiB          # beyond this, OFPBFC_MSG_TOO_MANY
+MAX_BUNDLE_MSGS = 1_000_000              # beyond this, OFPBFC_MSG_TOO_MANY
+MAX_ERROR_DATA = 0xFFFF - 16         # an OFPT_ERROR must still fit in 64 KiB
+MONITOR_BACKLOG = 128 * 1024         # connmgr.c ofmonitor_flush: pause beyond this in flight
 
 ROLE_NOCHANGE, ROLE_EQUAL, ROLE_MASTER, ROLE_SLAVE = 0, 1, 2, 3
 NX_ROLE_TO_OF = {0: ROLE_EQUAL, 1: ROLE_MASTER, 2: ROLE_SLAVE}   # NX_ROLE_OTHER/MASTER/SLAVE
@@ -203,6 +235,16 @@ class OFConn:
         # Packet-in schedulers, [ACTION, MISS]; None: not rate limited.
         self.schedulers: list[pinsched.PinSched | None] = [None, None]
         self.bundles: dict[int, Bundle] = {}
+        self.cur_xid = 0                           # xid of the message being handled
+        # Flow monitors (see "Flow monitors" in the module docstring).
+        self.monitors: dict[int, U.FlowMonitorSpec] = {}
+        self.monitor_paused = False
+        self._mon_changed: dict = {}               # while paused: rule -> added since the pause
+        self._mon_prune_at = 1024
+        self._mon_flight = collections.deque()     # (offset, size) of monitor messages
+        self._mon_flight_bytes = 0                 #   not yet handed to the peer, and their sum
+        self._tx_queued = self._tx_taken = self._tx_done = 0   # stream offsets (bytes)
+        self._tx_blocked = False                   # the I/O edge could not write it all
         self.probe_interval = probe_interval
         self.last_rx = now
         self.probe_sent_at: float | None = None
@@ -224,7 +266,18 @@ class OFConn:
     def data_to_send(self) -> bytes:
         out = b"".join(self._out)
         self._out.clear()
+        self._tx_taken += len(out)
         return out
+
+    def output_pending(self, n: int) -> None:
+        """The I/O edge's report after each write: ``n`` bytes of what it took
+        with ``data_to_send`` are not written yet (0: all of it).  While some
+        are not, what is queued after them waits too: flow monitors count it
+        (see "Flow monitors")."""
+        self._tx_done = self._tx_taken - n
+        self._tx_blocked = n > 0
+        if self.monitor_paused and self._monitor_drained() and self.on_output is not None:
+            self.on_output()                # handle_timer resumes (get_timer says now)
 
     def send(self, msg) -> None:
         """Queue one message (``msg.version`` is forced to the session's)."""
@@ -232,6 +285,7 @@ class OFConn:
             return
         data = msg.encode() if not isinstance(msg, (bytes, bytearray)) else bytes(msg)
         self._out.append(data)
+        self._tx_queued += len(data)
         self.n_tx += 1
         if self.on_output is not None:
             self.on_output()
@@ -243,6 +297,8 @@ class OFConn:
             if self in self.roles.conns:
                 self.roles.conns.remove(self)
             self.bundles.clear()
+            self.monitors.clear()
+            self._mon_changed.clear()
 
     def receive_data(self, data: bytes, now: float) -> None:
         if self.state is State.CLOSED:
@@ -292,11 +348,15 @@ class OFConn:
         times.extend(b.last_used + BUNDLE_IDLE_TIMEOUT for b in self.bundles.values())
         times.extend(t for ps in self.schedulers
                      if ps is not None and (t := ps.wake_time()) is not None)
+        if self.monitor_paused and self._monitor_drained():
+            times.append(float("-inf"))     # ofmonitor_run: resume now
         return min(times) if times else None
 
     def handle_timer(self, now: float) -> None:
         if self.state is not State.ACTIVE:
             return
+        if self.monitor_paused and self._monitor_drained():
+            self._monitor_resume()
         for ps in self.schedulers:                 # ofconn_run: queued packet-ins first
             if ps is not None:
                 for msg in ps.run(now):
@@ -380,6 +440,115 @@ class OFConn:
                 out.update(ps.status(pinsched.STATUS_NAMES[i]))
         return out
 
+    # ------------------------------------------------------------ flow monitors
+    def monitor_report(self, changes, origin) -> None:
+        """connmgr.c ofmonitor_report, then ofmonitor_flush, for one batch of
+        flow table changes ``[(event, rule, reason, old ofpacts or None, xid
+        or None)]`` made by ``origin`` (a connection or None); see "Flow
+        monitors" in the module docstring."""
+        if self.state is not State.ACTIVE:
+            return
+        paused, v = self.monitor_paused, self.version
+        own = origin is self
+        updates, abbreviated = [], False
+        for event, rule, reason, old, xid in changes:
+            if paused:
+                # Paused: only deletions of flows older than the pause go out; what
+                # is added or modified is remembered for the refresh at resume.
+                changed = self._mon_changed
+                if event != U.OFPFME_REMOVED:
+                    if event == U.OFPFME_ADDED:
+                        changed[rule] = True
+                    else:
+                        changed.setdefault(rule, False)
+                    continue
+                if changed.pop(rule, False):
+                    continue
+            flags = self._monitor_flags(rule, _EVENT_FLAG[event], old)
+            if not flags:
+                continue
+            if own and xid is not None and not paused and not flags & U.OFPFMF_ONLY_OWN:
+                if not abbreviated:         # one ABBREV per batch stands for all of it
+                    updates.append(U.abbrev_update(xid, v))
+                    abbreviated = True
+            else:
+                updates.append(U.flow_update(rule, event, reason,
+                                             bool(flags & U.OFPFMF_INSTRUCTIONS), v))
+        if updates:
+            for msg in U.encode_flow_monitor_replies(v, updates):
+                self._send_monitor(msg)
+        if paused:
+            if len(self._mon_changed) > self._mon_prune_at:     # replaced flows stay behind
+                self._mon_changed = {r: a for r, a in self._mon_changed.items()
+                                     if r.removed is None}
+                self._mon_prune_at = 2 * len(self._mon_changed) + 1024
+        elif self._monitor_backlog() > MONITOR_BACKLOG:
+            self.monitor_paused = True
+            self._mon_changed, self._mon_prune_at = {}, 1024
+            self._send_monitor(U.encode_flow_monitor_pause(v))
+
+    def _monitor_selects(self, m, rule, old=None) -> bool:
+        """Whether monitor ``m``'s table, out_port, out_group and match take
+        ``rule`` (out_port also in ``old``, the actions a change replaced)."""
+        return ((m.table_id == U.OFPTT_ALL or m.table_id == rule.table_id)
+                and (rule.has_out_port(m.out_port)
+                     or (old is not None and m.out_port in U.output_ports(old)))
+                and rule.has_out_group(m.out_group) and rule.is_loose_match(m.match))
+
+    def _monitor_flags(self, rule, when: int, old) -> int:
+        """The union of the flags of the monitors that want this change."""
+        flags = 0
+        for m in self.monitors.values():
+            if m.flags & when and self._monitor_selects(m, rule, old):
+                flags |= m.flags
+        return flags
+
+    def _send_monitor(self, msg) -> None:
+        """Queue a monitor message, counted until handed to the peer."""
+        start = self._tx_queued
+        self.send(msg)
+        n = self._tx_queued - start
+        if n:
+            self._mon_flight.append((start, n))
+            self._mon_flight_bytes += n
+
+    def _monitor_backlog(self) -> int:
+        """Bytes of monitor messages not handed to the peer yet (OVS's monitor
+        counter).  rconn/vconn hand a message to the socket as soon as all
+        before it is written, so while the I/O edge is not blocked everything
+        counts as handed; while it is, what follows its unwritten bytes waits."""
+        flight = self._mon_flight
+        done = self._tx_done if self._tx_blocked else self._tx_queued
+        while flight and flight[0][0] <= done:
+            self._mon_flight_bytes -= flight.popleft()[1]
+        return self._mon_flight_bytes
+
+    def _monitor_drained(self) -> bool:
+        return self._monitor_backlog() == 0
+
+    def _monitor_resume(self) -> None:
+        """connmgr.c ofmonitor_resume: the flows added (ADDED) or modified
+        (MODIFIED) while paused that a monitor wants, then RESUMED; sent as
+        replies (outside the monitor count)."""
+        v = self.version
+        flags_of: dict = {}
+        for m in self.monitors.values():
+            for rule, added in self._mon_changed.items():
+                when = U.OFPFMF_ADD | U.OFPFMF_MODIFY if added else U.OFPFMF_MODIFY
+                if (m.flags & when and rule.removed is None
+                        and self._monitor_selects(m, rule)):
+                    flags_of[rule] = (flags_of.get(rule, 0) | when
+                                      | (m.flags & U.OFPFMF_INSTRUCTIONS))
+        self.monitor_paused = False
+        self._mon_changed = {}
+        updates = [U.flow_update(r, U.OFPFME_ADDED if f & U.OFPFMF_ADD else U.OFPFME_MODIFIED,
+                                 0, bool(f & U.OFPFMF_INSTRUCTIONS), v)
+                   for r, f in flags_of.items()]
+        if updates:
+            for msg in U.encode_flow_monitor_replies(v, updates):
+                self.send(msg)
+        self.send(U.encode_flow_monitor_pause(v, resumed=True))
+
     # ------------------------------------------------------------ handshake
     def _send_hello(self) -> None:
         bits = _bitmap(self.allowed)
@@ -422,6 +591,7 @@ class OFConn:
             self._receive_hello(raw)
             return
         version, mtype = raw[0], raw[1]
+        self.cur_xid = _XID(raw, 4)[0]
         # A flow_mod, an experimenter message or a barrier: more is probably on its
         # way (a flow_mod's barrier, or ovs-ofctl's next flow_mod): connmgr polls.
         self.expect_more = (mtype == 14 or mtype == 4 or mtype == 34
@@ -762,6 +932,10 @@ def _is_stats_request(msg) -> bool:
 # ONF experimenter id and ONFT_BUNDLE_ADD_MESSAGE (2301): OF1.3's BUNDLE_ADD.
 _ONF_BUNDLE_ADD = bytes.fromhex("4f4e4600000008fd")
 _BUNDLE_ID_FLAGS = struct.Struct("!I2xH").unpack_from
+_XID = struct.Struct("!I").unpack_from
+# The monitor flag that asks for each kind of change.
+_EVENT_FLAG = {U.OFPFME_ADDED: U.OFPFMF_ADD, U.OFPFME_REMOVED: U.OFPFMF_REMOVED,
+               U.OFPFME_MODIFIED: U.OFPFMF_MODIFY}
 
 # OFPT_BARRIER_REQUEST by version (OF1.0 numbers differ); the reply is the next type.
 _BARRIER_REQUEST = {1: 18, 2: 20, 3: 20, 4: 20, 5: 20, 6: 20}

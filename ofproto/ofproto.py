@@ -16,6 +16,8 @@ Handlers are ``fn(self, conn, msg, now) -> replies`` and raise
 through ``broadcast(kind, reason, make)`` to every active connection
 subject to its async filter: PORT_STATUS on port add/delete/modify (from
 the bridge hooks and PORT_MOD) and FLOW_REMOVED on expiry or deletion.
+Flow monitor updates go to the connections' monitors instead
+(:mod:`.handlers_flow`, "Flow monitors").
 ``timer()``/``run_timers(now)`` drive idle/hard expiry.
 
 Fail mode and flushes (connmgr.c, fail-open.c): ``config_changed(now)``

@@ -21,6 +21,14 @@ with, so this module turns them into one form and back:
   packet and byte counts.  Counters are reported whatever the rule's
   no_packet_counts/no_byte_counts flags (ovs-vswitchd 3.1 keeps them anyway).
 
+* Flow monitors: :func:`decode_flow_monitor_request` turns NXST/ONFST/
+  OFPMP_FLOW_MONITOR requests into :class:`FlowMonitorSpec` (OVS's OFPFMF_*
+  flags, 16-bit out_port), one at a time so that a bad one comes after the
+  good ones before it; :func:`flow_update`/:func:`abbrev_update` make update
+  entries in a version's family (NX for OF1.0-1.2, ONF for 1.3, OpenFlow for
+  1.4+) and :func:`encode_flow_monitor_replies` cuts them into replies;
+  :func:`encode_flow_monitor_pause` is PAUSED/RESUMED in each family.
+
 Ports are Open vSwitch's 16-bit ``ofp_port`` everywhere above the wire
 (reserved ports ``0xfff8..0xffff``); OF1.1+ 32-bit ports ``0xffffff00+x``
 map to ``0xff00+x`` (:func:`port_from_ofp11` / :func:`port_to_ofp11`).
@@ -66,8 +74,11 @@ cached encoded match and actions: dump-flows),
 ``encode_ofpacts(ofpacts, version, match=None)`` -> OF1.0 actions or OF1.1+
 instructions, ``output_ports(ofpacts)``, ``groups_of(ofpacts)``,
 ``meters_of(ofpacts)``, ``port_from_ofp11``, ``port_to_ofp11``,
-``flags_from_wire``/``flags_to_wire``, and the ``OFPP_*`` / ``OFPRR_*``
-constants.  Nothing here does I/O or keeps state.
+``flags_from_wire``/``flags_to_wire``, ``FlowMonitorSpec``,
+``decode_flow_monitor_request``, ``decode_flow_monitor_cancel``, ``flow_update``,
+``abbrev_update``, ``encode_flow_monitor_replies``, ``encode_monitor_reply_for``,
+``encode_flow_monitor_pause``, ``monitor_family``, and the ``OFPP_*`` /
+``OFPRR_*`` / ``OFPFMF_*`` / ``OFPFME_*`` constants.  Nothing here does I/O or keeps state.
 """
 
 from __future__ import annotations
@@ -82,9 +93,11 @@ from .ofp.fields import field_for
 from .ofp.match import (_PREREQS, OFPFW10_ALL, FlowMatch, Match10, OxmMatch, Tlv,
                          framed_packer, normalize_match)
 from .ofp.messages import FlowMod, FlowRemoved
-from .ofp.multipart import (AggregateStatsReply, AggregateStatsRequest, FlowStats,
-                            FlowStatsReply, _pack_flow_stats)
+from .ofp.multipart import (AggregateStatsReply, AggregateStatsRequest, FlowMonitorReply,
+                            FlowMonitorRequest, FlowStats, FlowStatsReply, FlowUpdate,
+                            _pack_flow_stats)
 from .ofp.multipart import FlowStatsRequest as _FlowStatsRequestMsg
+from .ofp import nicira as _nx
 from .ofp.nicira import (NxAggregateStatsReply, NxAggregateStatsRequest, NxFlowMod,
                          NxFlowRemoved, NxFlowStatsReply, NxFlowStatsRequest)
 from .ofp.oxs import OXS_BYTE_COUNT, OXS_DURATION, OXS_IDLE_TIME, OXS_PACKET_COUNT
@@ -424,6 +437,7 @@ def _vlan_present(match) -> bool:
 
 def _encode_actions(acts, v, match) -> list:
     out = []
+    vlan = _vlan_present(match)         # as ofpacts_check tracks it along the actions
     for a in acts:
         t = type(a)
         if t is A.Output10:
@@ -442,17 +456,23 @@ def _encode_actions(acts, v, match) -> list:
             else:
                 out.append(a)
         elif t in (A.SetVlanVid, A.SetVlanPcp):
+            # OVS's mod_vlan_vid/pcp push a tag first where there is none yet (OF1.1+).
+            if v > 1 and not vlan:
+                out.append(A.PushVlan(ethertype=0x8100))
+            vlan = True
             if v < 3:
                 out.append(a)
             else:
-                if not _vlan_present(match):
-                    out.append(A.PushVlan(ethertype=0x8100))
                 out.append(_sf("vlan_vid", a.vlan_vid | 0x1000) if t is A.SetVlanVid
                            else _sf("vlan_pcp", a.vlan_pcp))
         elif t is A.PopVlan:
             out.append(A.StripVlan() if v == 1 else a)
-        elif t is A.PushVlan and v == 1:
-            pass        # OVS: in OF1.0 the push is a side effect of the mod_vlan_vid/pcp after it
+            vlan = False
+        elif t is A.PushVlan:
+            vlan = True
+            if v > 1:
+                out.append(a)
+            # OVS: in OF1.0 the push is a side effect of the mod_vlan_vid/pcp after it
         elif t is A.Group:
             out.append(A.NxGroup(group_id=a.group_id) if v == 1 else a)
         elif t is A.SetQueue:
@@ -1078,3 +1098,154 @@ def flow_mod_from_spec(spec: FlowModSpec, version: int | None = None, xid: int =
                    out_group=spec.out_group, flags=flags_to_wire(spec.flags, v),
                    importance=spec.importance, match=OxmMatch.from_flow(spec.match, version=v),
                    instructions=encode_ofpacts(spec.ofpacts, v, spec.match))
+
+
+# ---------------------------------------------------------------- flow monitors
+# Monitor flags as OVS keeps them whatever the wire (enum ofp14_flow_monitor_flags);
+# NX/ONF bits map onto them, NXFMF_OWN ("own changes in full") onto ONLY_OWN.
+OFPFMF_INITIAL, OFPFMF_ADD, OFPFMF_REMOVED, OFPFMF_MODIFY = 0x1, 0x2, 0x4, 0x8
+OFPFMF_INSTRUCTIONS, OFPFMF_NO_ABBREV, OFPFMF_ONLY_OWN = 0x10, 0x20, 0x40
+_NX_MONITOR_FLAGS = ((0x1, OFPFMF_INITIAL), (0x2, OFPFMF_ADD), (0x4, OFPFMF_REMOVED),
+                     (0x8, OFPFMF_MODIFY), (0x10, OFPFMF_INSTRUCTIONS), (0x20, OFPFMF_ONLY_OWN))
+_MONITOR_WHEN = OFPFMF_ADD | OFPFMF_REMOVED | OFPFMF_MODIFY     # one of them is required
+_OF14_MONITOR_FLAGS = 0x5F                                      # NO_ABBREV is refused
+OFPFMC_ADD, OFPFMC_MODIFY, OFPFMC_DELETE = 0, 1, 2
+# Update events as OVS numbers them (OF1.4's); NX/ONF have no INITIAL (an
+# initial flow is ADDED) and count from ADDED.
+OFPFME_INITIAL, OFPFME_ADDED, OFPFME_REMOVED, OFPFME_MODIFIED = 0, 1, 2, 3
+OFPFME_ABBREV, OFPFME_PAUSED, OFPFME_RESUMED = 4, 5, 6
+_NX_EVENT = {OFPFME_INITIAL: 0, OFPFME_ADDED: 0, OFPFME_REMOVED: 1, OFPFME_MODIFIED: 2,
+             OFPFME_ABBREV: 3}
+# The flow monitor messages of each family: (reply, paused, resumed) classes.
+# OF1.0-1.2 use the NX ones, OF1.3 ONF's, OF1.4+ OpenFlow's (ofputil_start_flow_update).
+_MONITOR_FAMILY = {"nx": (_nx.NxFlowMonitorReply, _nx.NxFlowMonitorPaused,
+                          _nx.NxFlowMonitorResumed),
+                   "onf": (_nx.OnfFlowMonitorReply, _nx.OnfFlowMonitorPaused,
+                           _nx.OnfFlowMonitorResumed),
+                   "of14": (FlowMonitorReply, None, None)}
+_REQUEST_FAMILY = {_nx.NxFlowMonitorRequest: "nx", _nx.OnfFlowMonitorRequest: "onf",
+                   FlowMonitorRequest: "of14"}
+
+
+def monitor_family(version: int) -> str:
+    return "nx" if version <= 3 else "onf" if version == 4 else "of14"
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class FlowMonitorSpec:
+    """One monitor, whatever its wire form (ofputil_flow_monitor_request):
+    ``flags`` are OFPFMF_* bits, ``out_port`` is 16-bit (OFPP_NONE: any),
+    ``table_id`` 0xff is every table, ``match`` a FlowMatch."""
+    id: int
+    command: int = OFPFMC_ADD
+    flags: int = 0
+    out_port: int = OFPP_NONE
+    out_group: int = OFPG_ANY
+    table_id: int = OFPTT_ALL
+    match: FlowMatch = FlowMatch()
+
+
+def decode_flow_monitor_request(msg):
+    """NXST/ONFST/OFPMP_FLOW_MONITOR request -> FlowMonitorSpec, one monitor
+    at a time (a generator): as ofputil_decode_flow_monitor_request, a bad
+    monitor raises when it is reached, after the ones before it were taken."""
+    fam = _REQUEST_FAMILY[type(msg)]
+    for r in msg.requests:
+        flags = r.flags
+        if fam == "of14":
+            if r.command == OFPFMC_DELETE:
+                yield FlowMonitorSpec(id=r.id, command=OFPFMC_DELETE)
+                continue
+            if not flags & _MONITOR_WHEN or flags & ~_OF14_MONITOR_FLAGS:
+                raise OFPError("OFPMOFC_BAD_FLAGS", detail=f"monitor flags {flags:#x}")
+            out_port = port_from_ofp11(r.out_port, "OFPBAC_BAD_OUT_PORT")
+            out_group, command = r.out_group, r.command
+        else:
+            if not flags & 0xE or flags & ~0x3F:
+                raise OFPError("OFPMOFC_BAD_FLAGS", detail=f"monitor flags {flags:#x}")
+            if r.zeros:
+                raise OFPError("NXBRC_MUST_BE_ZERO", detail="flow monitor request padding")
+            flags = sum(of for nx, of in _NX_MONITOR_FLAGS if r.flags & nx)
+            out_port = (r.out_port if fam == "nx"
+                        else port_from_ofp11(r.out_port, "OFPBAC_BAD_OUT_PORT"))
+            out_group, command = OFPG_ANY, OFPFMC_ADD
+        match = r.match.to_flow()
+        if "cookie" in match:                # nx_pull_match without a cookie to fill
+            raise OFPError("OFPBMC_BAD_FIELD", detail="cookie in a flow monitor match")
+        yield FlowMonitorSpec(id=r.id, command=command, flags=flags, out_port=out_port,
+                              out_group=out_group, table_id=r.table_id, match=match)
+
+
+def decode_flow_monitor_cancel(msg) -> int:
+    """NXT/ONFT_FLOW_MONITOR_CANCEL -> the monitor id."""
+    return msg.id
+
+
+def flow_update(rule, event: int, reason: int, with_actions: bool, version: int) -> FlowUpdate:
+    """The update entry for ``rule`` in ``version``'s family (ofputil_append_flow_update):
+    the rule's whole match, cookie, priority and timeouts, its actions if asked."""
+    fam = monitor_family(version)
+    kw = dict(reason=reason, priority=rule.priority, idle_timeout=rule.idle_timeout,
+              hard_timeout=rule.hard_timeout, table_id=rule.table_id, cookie=rule.cookie)
+    if fam == "nx":
+        return FlowUpdate(event=_NX_EVENT[event],
+                          match=OxmMatch.from_flow(rule.match, oxm=False),
+                          actions=_nx_actions(rule, version) if with_actions else (), **kw)
+    return FlowUpdate(event=_NX_EVENT[event] if fam == "onf" else event,
+                      match=OxmMatch.from_flow(rule.match, version=version),
+                      instructions=encode_ofpacts(rule.ofpacts, version, rule.match)
+                      if with_actions else (), **kw)
+
+
+def _nx_actions(rule, version: int) -> tuple:
+    """An NX update's actions in ``version`` (ofpacts_put_openflow_actions):
+    OF1.0's, or the apply-actions of OF1.1/1.2 (OVS would put the other
+    instructions among the actions as they are; we leave them out)."""
+    if version == 1:
+        return encode_ofpacts(rule.ofpacts, 1, rule.match)
+    return tuple(a for i in encode_ofpacts(rule.ofpacts, version, rule.match)
+                 if type(i) is I.ApplyActions for a in i.actions)
+
+
+def abbrev_update(xid: int, version: int) -> FlowUpdate:
+    """An ABBREV entry: the change came from the monitoring connection's request ``xid``."""
+    return FlowUpdate(event=_NX_EVENT[OFPFME_ABBREV] if version <= 4 else OFPFME_ABBREV,
+                      xid=xid)
+
+
+def encode_flow_monitor_replies(version: int, updates, xid: int = 0, family=None) -> list:
+    """Flow monitor replies carrying ``updates`` (FlowUpdate), cut as ofpmp_postappend
+    cuts them (REPLY_MORE on all but the last); one empty reply for none.
+    ``family`` defaults to the version's (async updates); a reply to a request
+    is in the request's."""
+    cls = _MONITOR_FAMILY[family or monitor_family(version)][0]
+    if len(updates) <= 1:                   # one update is never cut
+        return [cls(version=version, xid=xid, updates=tuple(updates))]
+    prefix = len(cls(version=version).encode())
+    parts, cur, size = [], [], prefix
+    for u in updates:
+        n = len(cls(version=version, updates=(u,)).encode()) - prefix
+        if cur and size + n > MAX_REPLY:
+            parts.append(cur)
+            cur, size = [], prefix
+        cur.append(u)
+        size += n
+    parts.append(cur)
+    return [cls(version=version, xid=xid, flags=1 if i < len(parts) - 1 else 0,
+                updates=tuple(p)) for i, p in enumerate(parts)]
+
+
+def encode_monitor_reply_for(request_msg, updates) -> list:
+    """The reply to a flow monitor request: its family, version and xid."""
+    return encode_flow_monitor_replies(request_msg.version, updates, request_msg.xid,
+                                       _REQUEST_FAMILY[type(request_msg)])
+
+
+def encode_flow_monitor_pause(version: int, resumed: bool = False):
+    """NXT/ONFT_FLOW_MONITOR_PAUSED (RESUMED), or OF1.4's PAUSED (RESUMED)
+    flow update (ofputil_encode_flow_monitor_pause); xid 0."""
+    cls, paused_cls, resumed_cls = _MONITOR_FAMILY[monitor_family(version)]
+    if paused_cls is None:
+        return cls(version=version, xid=0, updates=(FlowUpdate(
+            event=OFPFME_RESUMED if resumed else OFPFME_PAUSED),))
+    return (resumed_cls if resumed else paused_cls)(version=version, xid=0)

@@ -11,8 +11,10 @@ is shared; ``flags`` (OFPSF_REPLY_MORE) is a field of every stats class.
 
 Request/reply bodies with one fixed structure are typed; replies that are
 lists of entries either parse the entries into dataclasses (flow stats,
-port descriptions: what ovs-ofctl and the switch need) or keep the body as
-validated bytes (the long tail).
+port descriptions, flow monitor requests and updates: what ovs-ofctl and
+the switch need) or keep the body as validated bytes (the long tail).  The
+flow monitor entries (:class:`FlowMonitorRequestEntry`, :class:`FlowUpdate`)
+also serve the NX and ONF forms (:mod:`.nicira`).
 """
 
 from __future__ import annotations
@@ -376,10 +378,152 @@ def _check_queue_desc(version, kw):
 
 QueueDescReply = message("QueueDescReply", OF14UP, "MULTIPART_REPLY", (mp(None, 15),), None,
                          tail="body", stats=True, validate=_check_queue_desc)
-FlowMonitorRequest = message("FlowMonitorRequest", OF14UP, "MULTIPART_REQUEST",
-                             (mp(None, 16),), None, tail="body", stats=True)
-FlowMonitorReply = message("FlowMonitorReply", OF14UP, "MULTIPART_REPLY", (mp(None, 16),),
-                           None, tail="body", stats=True)
+
+
+# ---------------------------------------------------------------- flow monitors
+@frozen
+class FlowMonitorRequestEntry:
+    """One monitor of a flow monitor request, in any of its three wire forms:
+    NXST_FLOW_MONITOR (OF1.0-1.2: 16-bit ``out_port``, NXM match),
+    ONFST_FLOW_MONITOR (OF1.3: 32-bit ``out_port``, ofp_match) and
+    OFPMP_FLOW_MONITOR (OF1.4+: also ``out_group`` and ``command``).
+    ``flags`` are the family's own bits; ``zeros`` the reserved bytes
+    (NX 5, ONF 3) as an integer, which must be 0 (checked above the codec,
+    as OVS checks them after the flags)."""
+    id: int = 0
+    flags: int = 0
+    out_port: int = 0xFFFFFFFF
+    out_group: int = 0xFFFFFFFF
+    table_id: int = 0xFF
+    command: int = 0
+    zeros: int = 0
+    match: object = None
+
+
+@frozen
+class FlowUpdate:
+    """One entry of a flow monitor reply (a flow update).  ``event`` is the
+    family's number: NX/ONF ADDED 0, DELETED 1, MODIFIED 2, ABBREV 3;
+    OF1.4 INITIAL 0, ADDED 1, REMOVED 2, MODIFIED 3, ABBREV 4, PAUSED 5,
+    RESUMED 6.  ABBREV carries only ``xid``, PAUSED/RESUMED nothing; the
+    others the flow: NX with NXM ``match`` and ``actions``, ONF and OF1.4
+    with an ofp_match and ``instructions``."""
+    event: int = 0
+    reason: int = 0
+    priority: int = 0
+    idle_timeout: int = 0
+    hard_timeout: int = 0
+    table_id: int = 0
+    cookie: int = 0
+    match: object = None
+    actions: tuple = ()
+    instructions: tuple = ()
+    xid: int = 0
+
+
+OFPFME14_ABBREV, OFPFME14_PAUSED, OFPFME14_RESUMED = 4, 5, 6
+ofp14_flow_monitor_request = layout("ofp14_flow_monitor_request", "id"/u32, "out_port"/u32,
+                                    "out_group"/u32, "flags"/u16, "table_id"/u8,
+                                    "command"/u8)
+ofp_flow_update_full = layout("ofp_flow_update_full", "length"/u16, "event"/u16,
+                              "table_id"/u8, "reason"/u8, "idle_timeout"/u16,
+                              "hard_timeout"/u16, "priority"/u16, pad(4), "cookie"/u64)
+
+
+def unpack_ofp11_match(buf, off):
+    """OxmMatch.unpack_oxm after ofputil_pull_ofp11_match's first check: an
+    OF1.1 standard match (type 0) must be 88 bytes long (OFPBMC_BAD_LEN)."""
+    if len(buf) - off >= 4 and struct.unpack_from("!HH", buf, off) != (0, 88) \
+            and buf[off:off + 2] == b"\0\0":
+        raise OFPError("OFPBMC_BAD_LEN", detail="OF1.1 standard match length")
+    return OxmMatch.unpack_oxm(buf, off)
+
+
+def update_header(buf, off, end, what):
+    """(length, event) of the flow update at ``off``: OFPBRC_BAD_LEN if it is
+    truncated, runs past ``end`` or is not a multiple of 8 (ofputil_decode_flow_update)."""
+    if end - off < 4:
+        raise OFPError("OFPBRC_BAD_LEN", detail=f"{what}: truncated flow update")
+    ln, event = struct.unpack_from("!HH", buf, off)
+    if ln > end - off or ln % 8 or ln < 8:
+        raise OFPError("OFPBRC_BAD_LEN", detail=f"{what}: flow update length {ln}")
+    return ln, event
+
+
+@register(OF14UP, "MULTIPART_REQUEST", mp(None, 16))
+@frozen
+class FlowMonitorRequest(Message):
+    """OFPMP_FLOW_MONITOR request: ``requests`` (FlowMonitorRequestEntry)."""
+    flags: int = 0
+    requests: tuple = ()
+    NAME = "FlowMonitorRequest"
+
+    @classmethod
+    def _decode(cls, key, version, xid, buf):
+        off, out = prefix_len(key), []
+        while off < len(buf):
+            if len(buf) - off < 16:
+                raise OFPError("OFPBRC_BAD_LEN", detail="flow monitor request truncated")
+            d = ofp14_flow_monitor_request.parse_dict(buf, off)
+            m, off = unpack_ofp11_match(buf, off + 16)
+            out.append(FlowMonitorRequestEntry(match=m, **d))
+        return cls(version=version, xid=xid, flags=stats_flags(key, buf), requests=tuple(out))
+
+    def _encode_body(self, key):
+        return pack_prefix(key, self) + b"".join(
+            ofp14_flow_monitor_request.pack(r.id, r.out_port, r.out_group, r.flags, r.table_id,
+                                            r.command) + (r.match or OxmMatch()).pack_oxm()
+            for r in self.requests)
+
+
+@register(OF14UP, "MULTIPART_REPLY", mp(None, 16))
+@frozen
+class FlowMonitorReply(Message):
+    """OFPMP_FLOW_MONITOR reply: ``updates`` (FlowUpdate, OF1.4 events)."""
+    flags: int = 0
+    updates: tuple = ()
+    NAME = "FlowMonitorReply"
+
+    @classmethod
+    def _decode(cls, key, version, xid, buf):
+        off, end, out = prefix_len(key), len(buf), []
+        while off < end:
+            ln, event = update_header(buf, off, end, "OFPMP_FLOW_MONITOR reply")
+            if event in (OFPFME14_ABBREV, OFPFME14_PAUSED, OFPFME14_RESUMED):
+                if ln != 8:
+                    raise OFPError("OFPBRC_BAD_LEN", detail=f"flow update length {ln}")
+                x = struct.unpack_from("!I", buf, off + 4)[0] if event == OFPFME14_ABBREV else 0
+                out.append(FlowUpdate(event=event, xid=x))
+            elif event <= 3:
+                if ln < 24:
+                    raise OFPError("OFPBRC_BAD_LEN", detail=f"flow update length {ln}")
+                d = ofp_flow_update_full.parse_dict(buf, off)
+                del d["length"]
+                m, moff = unpack_ofp11_match(buf, off + 24)
+                if moff > off + ln:
+                    raise OFPError("OFPBRC_BAD_LEN", detail="flow update match overruns it")
+                insts = unpack_instructions(buf, moff, off + ln, version)
+                out.append(FlowUpdate(match=m, instructions=insts, **d))
+            else:
+                raise OFPError("NXBRC_FM_BAD_EVENT", detail=f"flow update event {event}")
+            off += ln
+        return cls(version=version, xid=xid, flags=stats_flags(key, buf), updates=tuple(out))
+
+    def _encode_body(self, key):
+        parts = []
+        for u in self.updates:
+            if u.event == OFPFME14_ABBREV:
+                parts.append(struct.pack("!HHI", 8, u.event, u.xid))
+            elif u.event in (OFPFME14_PAUSED, OFPFME14_RESUMED):
+                parts.append(struct.pack("!HH4x", 8, u.event))
+            else:
+                tail = ((u.match or OxmMatch()).pack_oxm()
+                        + pack_instructions(u.instructions, self.version))
+                parts.append(ofp_flow_update_full.pack(
+                    24 + len(tail), u.event, u.table_id, u.reason, u.idle_timeout,
+                    u.hard_timeout, u.priority, u.cookie) + tail)
+        return pack_prefix(key, self) + b"".join(parts)
+
 
 FlowDescRequest = message("FlowDescRequest", OF15UP, "MULTIPART_REQUEST", (mp(None, 17),), None,
                           tail="body", stats=True)

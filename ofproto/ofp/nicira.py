@@ -6,8 +6,13 @@ Vendor messages are registered under ``(version, OFPT_EXPERIMENTER,
 vendor, subtype)`` and vendor stats under ``(version, OFPT_*STATS*,
 0xffff, vendor, subtype)``; the dispatchers in :mod:`.multipart` route to
 them.  Open vSwitch accepts NX messages in every version, so we register
-them for all.  NXM matches inside NX messages are counted by a
-``match_len`` field and padded to 8 bytes before whatever follows.
+them for all, except the flow monitor ones: NXST_FLOW_MONITOR and
+NXT_FLOW_MONITOR_CANCEL/PAUSED/RESUMED exist in OF1.0-1.2 only, ONF's
+(ONFST 1870, ONFT 1870-1872) in OF1.3 only, as in OVS's ofp-msgs.h (elsewhere
+the dispatcher answers OFPBRC_BAD_SUBTYPE).  NXM matches inside NX messages
+are counted by a ``match_len`` field and padded to 8 bytes before whatever
+follows; ONF monitor messages carry an ofp_match instead (``match_len``
+repeats its unpadded length) and instructions instead of actions.
 """
 
 from __future__ import annotations
@@ -18,11 +23,13 @@ from .actions import pack_actions, unpack_actions
 from .base import check_tlv_list, message, pack_prefix, prefix_len, stats_flags
 from .errors import OFPError
 from .header import ALL, OF13UP, Message, frozen, register
-from .layout import layout, pad, u8, u16, u32, u64
+from .instructions import pack_instructions, unpack_instructions
+from .layout import layout, pad, raw, u8, u16, u32, u64
 from .match import OxmMatch, parse_tlvs
 from .messages import BundleAdd, ofp14_bundle_ctrl_msg
 from .groups import NxGroupMod  # noqa: F401  (registered there)
-from .multipart import FlowStats, ofp_aggregate_stats_reply
+from .multipart import (FlowMonitorRequestEntry, FlowStats, FlowUpdate,
+                        ofp_aggregate_stats_reply, unpack_ofp11_match, update_header)
 
 NX = 0x00002320
 ONF = 0x4F4E4600
@@ -68,10 +75,14 @@ nx_async_config = layout("nx_async_config", "packet_in_mask0"/u32, "packet_in_ma
 NxSetAsyncConfig = message("NxSetAsyncConfig", ALL, "EXPERIMENTER", nxt(19), nx_async_config)
 nx_controller_id = layout("nx_controller_id", pad(6), "controller_id"/u16)
 NxSetControllerId = message("NxSetControllerId", ALL, "EXPERIMENTER", nxt(20), nx_controller_id)
-NxFlowMonitorCancel = message("NxFlowMonitorCancel", ALL, "EXPERIMENTER", nxt(21),
-                              layout("nx_flow_monitor_cancel", "id"/u32))
-NxFlowMonitorPaused = message("NxFlowMonitorPaused", ALL, "EXPERIMENTER", nxt(22))
-NxFlowMonitorResumed = message("NxFlowMonitorResumed", ALL, "EXPERIMENTER", nxt(23))
+# Flow monitor messages exist as NX ones in OF1.0-1.2 and as ONF ones in OF1.3
+# (ofp-msgs.h); OF1.4 has its own (multipart.py).  Elsewhere: OFPBRC_BAD_SUBTYPE.
+OF10_12, OF13 = (1, 2, 3), (4,)
+nx_flow_monitor_cancel = layout("nx_flow_monitor_cancel", "id"/u32)
+NxFlowMonitorCancel = message("NxFlowMonitorCancel", OF10_12, "EXPERIMENTER", nxt(21),
+                              nx_flow_monitor_cancel)
+NxFlowMonitorPaused = message("NxFlowMonitorPaused", OF10_12, "EXPERIMENTER", nxt(22))
+NxFlowMonitorResumed = message("NxFlowMonitorResumed", OF10_12, "EXPERIMENTER", nxt(23))
 NxTlvTableMod = message("NxTlvTableMod", ALL, "EXPERIMENTER", nxt(24),
                         layout("nx_tlv_table_mod", "command"/u16, pad(6)), tail="mappings")
 NxTlvTableRequest = message("NxTlvTableRequest", ALL, "EXPERIMENTER", nxt(25))
@@ -299,10 +310,6 @@ for _n, _code, _lay in (("NxGroupStats", 7, nx_group_req), ("NxGroupDesc", 8, nx
     if _n == "NxGroupFeatures":
         globals()[_n + "Reply"] = message(_n + "Reply", ALL, "MULTIPART_REPLY", (nxst(_code),),
                                           None, tail="body", stats=True)
-NxFlowMonitorRequest = message("NxFlowMonitorRequest", ALL, "MULTIPART_REQUEST", (nxst(2),),
-                               None, tail="body", stats=True)
-NxFlowMonitorReply = message("NxFlowMonitorReply", ALL, "MULTIPART_REPLY", (nxst(2),),
-                             None, tail="body", stats=True)
 for _n, _code in (("NxIpfixBridge", 3), ("NxIpfixFlow", 4)):
     globals()[_n + "Request"] = message(_n + "Request", ALL, "MULTIPART_REQUEST",
                                         (nxst(_code),), stats=True)
@@ -337,7 +344,132 @@ def onfst(code):
     return lambda v: (0xFFFF, ONF, code)
 
 
-OnfFlowMonitorRequest = message("OnfFlowMonitorRequest", OF13UP, "MULTIPART_REQUEST",
-                                (onfst(1870),), None, tail="body", stats=True)
-OnfFlowMonitorReply = message("OnfFlowMonitorReply", OF13UP, "MULTIPART_REPLY",
-                              (onfst(1870),), None, tail="body", stats=True)
+OnfFlowMonitorCancel = message("OnfFlowMonitorCancel", OF13, "EXPERIMENTER", (ONF, 1870),
+                               nx_flow_monitor_cancel)
+OnfFlowMonitorPaused = message("OnfFlowMonitorPaused", OF13, "EXPERIMENTER", (ONF, 1871))
+OnfFlowMonitorResumed = message("OnfFlowMonitorResumed", OF13, "EXPERIMENTER", (ONF, 1872))
+
+
+# ---------------------------------------------------------------- flow monitors
+# NXST_FLOW_MONITOR (OF1.0-1.2) and ONFST_FLOW_MONITOR (OF1.3) share their
+# shapes; they differ in the match (NXM counted by match_len, or an ofp_match
+# whose unpadded length match_len repeats), the request's out_port width and the
+# update's actions (NX actions, or ONF instructions).  OF1.4's are in multipart.py.
+nx_flow_monitor_request = layout("nx_flow_monitor_request", "id"/u32, "flags"/u16,
+                                 "out_port"/u16, "match_len"/u16, "table_id"/u8,
+                                 "zeros"/raw(5))
+onf_flow_monitor_request = layout("onf_flow_monitor_request", "id"/u32, "flags"/u16,
+                                  "match_len"/u16, "out_port"/u32, "table_id"/u8,
+                                  "zeros"/raw(3))
+nx_flow_update_full = layout("nx_flow_update_full", "length"/u16, "event"/u16,
+                             "reason"/u16, "priority"/u16, "idle_timeout"/u16,
+                             "hard_timeout"/u16, "match_len"/u16, "table_id"/u8, pad(1),
+                             "cookie"/u64)
+NXFME_ABBREV = 3
+
+
+def _monitor_family(onf: bool):
+    """The request and reply classes of the NX (``onf`` False) or ONF family."""
+    name = "Onf" if onf else "Nx"
+    versions, sub = (OF13, onfst(1870)) if onf else (OF10_12, nxst(2))
+    req_lay = onf_flow_monitor_request if onf else nx_flow_monitor_request
+
+    def unpack_match(buf, off, mlen):
+        if onf:
+            return unpack_ofp11_match(buf, off)
+        return _nxm(buf, off, mlen)
+
+    def pack_match(match):
+        match = match or OxmMatch()
+        if onf:
+            b = match.pack_oxm()
+            return b, 4 + len(match.pack_tlvs())
+        nxm = match.pack_tlvs()
+        return _pad8(nxm), len(nxm)
+
+    @register(versions, "MULTIPART_REQUEST", sub)
+    @frozen
+    class Req(Message):
+        flags: int = 0
+        requests: tuple = ()
+
+        @classmethod
+        def _decode(cls, key, version, xid, buf):
+            off, out = prefix_len(key), []
+            while off < len(buf):
+                if len(buf) - off < 16:
+                    raise OFPError("OFPBRC_BAD_LEN", detail=f"{name} monitor request truncated")
+                d = req_lay.parse_dict(buf, off)
+                m, off = unpack_match(buf, off + 16, d.pop("match_len"))
+                d["zeros"] = int.from_bytes(d["zeros"], "big")
+                out.append(FlowMonitorRequestEntry(match=m, **d))
+            return cls(version=version, xid=xid, flags=stats_flags(key, buf),
+                       requests=tuple(out))
+
+        def _encode_body(self, key):
+            parts = []
+            for r in self.requests:
+                m, mlen = pack_match(r.match)
+                z = r.zeros.to_bytes(3 if onf else 5, "big")
+                parts.append((req_lay.pack(r.id, r.flags, mlen, r.out_port, r.table_id, z)
+                              if onf else
+                              req_lay.pack(r.id, r.flags, r.out_port, mlen, r.table_id, z)) + m)
+            return pack_prefix(key, self) + b"".join(parts)
+
+    @register(versions, "MULTIPART_REPLY", sub)
+    @frozen
+    class Reply(Message):
+        flags: int = 0
+        updates: tuple = ()
+
+        @classmethod
+        def _decode(cls, key, version, xid, buf):
+            off, end, out = prefix_len(key), len(buf), []
+            while off < end:
+                ln, event = update_header(buf, off, end, f"{name}ST_FLOW_MONITOR reply")
+                if event == NXFME_ABBREV:
+                    if ln != 8:
+                        raise OFPError("OFPBRC_BAD_LEN", detail=f"flow update length {ln}")
+                    out.append(FlowUpdate(event=event,
+                                          xid=struct.unpack_from("!I", buf, off + 4)[0]))
+                elif event < NXFME_ABBREV:
+                    if ln < 24:
+                        raise OFPError("OFPBRC_BAD_LEN", detail=f"flow update length {ln}")
+                    d = nx_flow_update_full.parse_dict(buf, off)
+                    del d["length"]
+                    m, aoff = unpack_match(buf, off + 24, d.pop("match_len"))
+                    if aoff > off + ln:
+                        raise OFPError("OFPBRC_BAD_LEN", detail="flow update match overruns it")
+                    if onf:
+                        d["instructions"] = unpack_instructions(buf, aoff, off + ln, version)
+                    else:
+                        d["actions"] = unpack_actions(buf, aoff, off + ln, version)
+                    out.append(FlowUpdate(match=m, **d))
+                else:
+                    raise OFPError("NXBRC_FM_BAD_EVENT", detail=f"flow update event {event}")
+                off += ln
+            return cls(version=version, xid=xid, flags=stats_flags(key, buf),
+                       updates=tuple(out))
+
+        def _encode_body(self, key):
+            parts = []
+            for u in self.updates:
+                if u.event == NXFME_ABBREV:
+                    parts.append(struct.pack("!HHI", 8, u.event, u.xid))
+                    continue
+                m, mlen = pack_match(u.match)
+                tail = m + (pack_instructions(u.instructions, self.version) if onf
+                            else pack_actions(u.actions, self.version))
+                parts.append(nx_flow_update_full.pack(
+                    24 + len(tail), u.event, u.reason, u.priority, u.idle_timeout,
+                    u.hard_timeout, mlen, u.table_id, u.cookie) + tail)
+            return pack_prefix(key, self) + b"".join(parts)
+
+    for cls, kind in ((Req, "Request"), (Reply, "Reply")):
+        cls.__name__ = cls.__qualname__ = cls.NAME = f"{name}FlowMonitor{kind}"
+        cls.__doc__ = f"{name.upper()}ST_FLOW_MONITOR {kind.lower()}."
+    return Req, Reply
+
+
+NxFlowMonitorRequest, NxFlowMonitorReply = _monitor_family(False)
+OnfFlowMonitorRequest, OnfFlowMonitorReply = _monitor_family(True)

@@ -80,6 +80,18 @@ _NAMES = {
     "NxIpfixBridgeRequest": "NXST_IPFIX_BRIDGE request",
     "NxIpfixFlowRequest": "NXST_IPFIX_FLOW request",
     "NxTlvTableRequest": "NXT_TLV_TABLE_REQUEST", "TableDescRequest": "OFPST_TABLE_DESC request",
+    "NxFlowMonitorRequest": "NXST_FLOW_MONITOR request",
+    "NxFlowMonitorReply": "NXST_FLOW_MONITOR reply",
+    "OnfFlowMonitorRequest": "ONFST_FLOW_MONITOR request",
+    "OnfFlowMonitorReply": "ONFST_FLOW_MONITOR reply",
+    "FlowMonitorRequest": "OFPST_FLOW_MONITOR request",
+    "FlowMonitorReply": "OFPST_FLOW_MONITOR reply",
+    "NxFlowMonitorCancel": "NXT_FLOW_MONITOR_CANCEL",
+    "OnfFlowMonitorCancel": "ONFT_FLOW_MONITOR_CANCEL",
+    "NxFlowMonitorPaused": "NXT_FLOW_MONITOR_PAUSED",
+    "OnfFlowMonitorPaused": "ONFT_FLOW_MONITOR_PAUSED",
+    "NxFlowMonitorResumed": "NXT_FLOW_MONITOR_RESUMED",
+    "OnfFlowMonitorResumed": "ONFT_FLOW_MONITOR_RESUMED",
 }
 
 
@@ -661,6 +673,76 @@ def _set_controller_id(msg) -> str:
     return f" id={msg.controller_id}"
 
 
+# Flow monitors (lib/ofp-monitor.c).  NX/ONF flags are shown as OVS maps them
+# to OF1.4's (NXFMF_OWN is "own"); events likewise (NX/ONF have no INITIAL).
+_MONITOR_FLAGS = ((0x1, "initial"), (0x2, "add"), (0x4, "delete"), (0x8, "modify"),
+                  (0x10, "actions"), (0x20, "no-abbrev"), (0x40, "own"))
+_NX_FLAGS_TO_OF = ((0x1, 0x1), (0x2, 0x2), (0x4, 0x4), (0x8, 0x8), (0x10, 0x10), (0x20, 0x40))
+_NX_EVENTS = {0: 1, 1: 2, 2: 3, 3: 4}
+
+
+def _stats_flags(msg) -> str:
+    """ofp_print_stats: a reply's REPLY_MORE flag."""
+    return " flags=[more]" if msg.flags & 1 else ""
+
+
+def _monitor_request(msg) -> str:
+    """ofputil_flow_monitor_request_format, per monitor."""
+    of14 = type(msg).__name__ == "FlowMonitorRequest"
+    out = ""
+    for r in msg.requests:
+        if of14 and r.command == 2:
+            out += f"\n id={r.id} command=delete"
+            continue
+        flags = r.flags if of14 else sum(o for n, o in _NX_FLAGS_TO_OF if r.flags & n)
+        out += f"\n id={r.id} flags=" + bit_names(flags, _MONITOR_FLAGS).replace(" ", ",")
+        port = r.out_port - 0xFFFF0000 if r.out_port >= 0xFFFFFF00 else r.out_port
+        if port != 0xFFFF:
+            out += " out_port=" + format_port(port)
+        if r.out_group and r.out_group != 0xFFFFFFFF:
+            out += f" out_group={r.out_group}"
+        if r.table_id != 0xFF:
+            out += f" table={r.table_id}"
+        m = R.format_match(r.match)
+        out += " " + m if m else ""
+    return out
+
+
+def _monitor_reply(msg) -> str:
+    """ofputil_flow_update_format, per update."""
+    name = type(msg).__name__
+    out = _stats_flags(msg)
+    for u in msg.updates:
+        event = u.event if name == "FlowMonitorReply" else _NX_EVENTS[u.event]
+        out += "\n event="
+        if event == 4:
+            out += f"ABBREV xid={u.xid:#x}"
+            continue
+        if event in (5, 6):
+            out += "PAUSED" if event == 5 else "RESUMED"
+            continue
+        out += ("INITIAL", "ADDED", "DELETED", "MODIFIED")[event]
+        if event == 2:
+            out += f" reason={_FR_REASONS.get(u.reason, u.reason)}"
+        out += f" table={u.table_id}"
+        if u.idle_timeout:
+            out += f" idle_timeout={u.idle_timeout}"
+        if u.hard_timeout:
+            out += f" hard_timeout={u.hard_timeout}"
+        out += f" cookie={u.cookie:#x}" if u.cookie else " cookie=0"
+        out += " " + R.format_match(u.match)
+        acts = u.instructions if name != "NxFlowMonitorReply" else u.actions
+        if acts:
+            out += ("" if out.endswith(" ") else " ") + "actions=" + (
+                R.format_actions(u.actions) if name == "NxFlowMonitorReply"
+                else R.format_actions(instructions=u.instructions))
+    return out[:-1] if out.endswith(" ") else out      # ofp_to_string's final ds_chomp
+
+
+def _monitor_cancel(msg) -> str:
+    return f" id={msg.id}"
+
+
 _BODY = {
     "Hello": _hello, "Error": _error, "EchoRequest": _echo, "EchoReply": _echo,
     "FeaturesReply": _features_reply, "GetConfigReply": _switch_config,
@@ -690,4 +772,8 @@ _BODY = {
     "QueueGetConfigRequest": _queue_config_request,
     "NxSetFlowFormat": _set_flow_format, "NxFlowModTableId": _flow_mod_table_id,
     "NxSetPacketInFormat": _set_packet_in_format, "NxSetControllerId": _set_controller_id,
+    "NxFlowMonitorRequest": _monitor_request, "OnfFlowMonitorRequest": _monitor_request,
+    "FlowMonitorRequest": _monitor_request, "NxFlowMonitorReply": _monitor_reply,
+    "OnfFlowMonitorReply": _monitor_reply, "FlowMonitorReply": _monitor_reply,
+    "NxFlowMonitorCancel": _monitor_cancel, "OnfFlowMonitorCancel": _monitor_cancel,
 }

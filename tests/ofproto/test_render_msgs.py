@@ -34,7 +34,7 @@ KNOWN = {
     "PortStatsReply+custom": "custom port statistics property",
     # Not rendered yet: TABLE stats (OVS folds TABLE_FEATURES into it and
     # prints 'ditto' runs), QUEUE_GET_CONFIG_REPLY, NXT_PACKET_IN2 (needs its
-    # property decoder), bundles, monitors.
+    # property decoder), bundles.
 }
 
 
