@@ -222,6 +222,7 @@ class OFProto:
         self.port_stats_hook = None                # (ofport) -> NetdevStats or None
         self.on_flows_changed = bridge_mod.Hook()  # (ofproto) after flows/groups change
         self.flows = handlers_flow.FlowState(self, now)
+        self._features_wire = None                 # (key, encoded TABLE_FEATURES replies)
         # OF1.4 vacancy events per table: [vacancy_down, vacancy_up, next event or 0]
         self.vacancy: dict[int, list] = {}
         self.on_flows_changed.connect(self._vacancy_events)
@@ -457,10 +458,18 @@ class OFProto:
         if msg.stats:
             raise OFPError("OFPTFFC_EPERM")       # OVS refuses to reconfigure its pipeline
         v = msg.version
-        feats = [table_features(t, v, *self._table_info(t)) for t in range(N_TABLES)]
-        return split_sized(lambda part, more: B.TableFeaturesReply(
-            version=v, xid=msg.xid, flags=more, stats=part), feats,
-            lambda f: len(B.pack_table_features(f, v)), limit=_MP_LIMIT)
+        infos = tuple(self._table_info(t) for t in range(N_TABLES))
+        key = (v, infos)
+        if self._features_wire is None or self._features_wire[0] != key:
+            # ~1.2 MB of replies, the same until a table's name or limit changes: encoded
+            # once (ovs-ofctl asks for them before an OpenFlow 1.3+ del-flows).
+            feats = [table_features(t, v, *info) for t, info in enumerate(infos)]
+            msgs = split_sized(lambda part, more: B.TableFeaturesReply(
+                version=v, xid=0, flags=more, stats=part), feats,
+                lambda f: len(B.pack_table_features(f, v)), limit=_MP_LIMIT)
+            self._features_wire = (key, [m.encode() for m in msgs])
+        xid = struct.pack("!I", msg.xid)
+        return [m[:4] + xid + m[8:] for m in self._features_wire[1]]
 
     def h_table_mod(self, conn, msg, now):
         """ofproto.c handle_table_mod / ofp-table.c ofputil_decode_table_mod."""

@@ -330,3 +330,22 @@ def test_memory_counts():
     assert udpif_threads({}) >= (1, 1)
     assert udpif_threads({"n-handler-threads": "3"})[0] == 3
     assert udpif_threads({"n-handler-threads": "3", "n-revalidator-threads": "2"}) == (3, 2)
+
+
+def test_table_features_replies_are_encoded_once_and_carry_each_requests_xid():
+    from .test_ofconn import Peer
+    p = Peer(version=4)
+    got = []
+    for xid in (7, 8):
+        p.send(B.TableFeaturesRequest(version=4, xid=xid))
+        got.append(p.take())
+    first, second = got
+    assert len(first) == len(second) > 1
+    assert {m.xid for m in first} == {7} and {m.xid for m in second} == {8}
+    assert [m.stats for m in first] == [m.stats for m in second]
+    assert p.proto._features_wire is not None            # the cache the second used
+    p.proto.bridge.flow_tables = {0: {"name": "first"}}  # a table's name changes it
+    p.proto.flows.sync_config()
+    p.send(B.TableFeaturesRequest(version=4, xid=9))
+    third = p.take()
+    assert third[0].stats[0].name.rstrip(b"\0") == b"first" != first[0].stats[0].name.rstrip(b"\0")
