@@ -17,6 +17,7 @@ vSwitch and on ours, and must print the same:
   OF1.5 FLOW_REMOVED to a monitor;
 * ``ofctl-meters-files.sh``: meters, add/diff/replace-flows from files, packet-out,
   strict mod/del, refusals (also inside a bundle);
+* ``ofctl-cookies.sh``: OpenFlow 1.0 cookie filters (NXM_NX_COOKIE_W) in modify/delete;
 * ``appctl-fdb-features.sh``: fdb/stats-show and -clear, dpif/show-dp-features, and the
   answers for mdb/stp/rstp/cfm/bfd when nothing enables them;
 * ``ofctl-flow-monitor.sh``: ``ovs-ofctl monitor br0 watch:...`` (NX in OF1.0/1.2, ONF in

@@ -93,7 +93,7 @@ def flow_mod_spec(raw: bytes, table_id_ext: bool):
     try:
         if kind:
             match = _tlvs_to_flow(raw, moff, mend)
-            if match is None:
+            if match is None or "cookie" in match:      # a cookie filter: general path
                 return None
         else:
             m10 = Match10.unpack(raw, 8)

@@ -664,6 +664,13 @@ def decode_flow_mod(msg, *, table_id_ext: bool = False, max_ports: int = OFPP_MA
         else:
             table_id = OFPTT_ALL           # OVS warns about a non-zero high byte and ignores it
         cookie, cookie_mask, new_cookie = 0, 0, msg.cookie
+        if nx and "cookie" in match:
+            # nx_pull_match: NXM_NX_COOKIE(_W) is the flow_mod's cookie filter, not a
+            # field; an add may not have one (its cookie is nx_flow_mod's).
+            cookie, cookie_mask = match["cookie"]
+            match = FlowMatch((k, vm) for k, vm in match.items() if k != "cookie")
+            if msg.command == 0 and cookie_mask:
+                raise OFPError("NXBRC_NXM_INVALID", detail="cookie match in a flow addition")
         out_port = msg.out_port
         out_group = OFPG_ANY
         importance = 0

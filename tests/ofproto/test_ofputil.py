@@ -413,3 +413,22 @@ def test_delete_all_matches_one_by_one():
     assert fast.rules_with_group(1) == [] and fast.next_timeout() is None
     fast.apply(spec("priority=5,in_port=1,actions=output:2"), 3.0)    # still usable
     assert fast.n_rules == 1
+
+
+def test_nx_flow_mod_cookie_match_is_the_cookie_filter():
+    """nx_pull_match: NXM_NX_COOKIE_W in an NXT_FLOW_MOD's match is the cookie
+    and cookie_mask of a modify/delete (not a field); an add may not have one."""
+    from ofproto.ofp.errors import OFPError
+    from ofproto.ofp.fields import ALT_FIELDS, field_for
+    from ofproto.ofp.match import OxmMatch, Tlv
+    from ofproto.ofp.nicira import NxFlowMod
+    m = OxmMatch((Tlv(field_for("in_port", False), 1, None),
+                  Tlv(ALT_FIELDS[(0x0001, 30, None, 8)], 1, (1 << 64) - 1)))   # NXM_NX_COOKIE_W
+    for cmd in (1, 3):
+        raw = NxFlowMod(version=1, command=cmd, match=m, out_port=0xFFFF).encode()
+        s = U.decode_flow_mod(ofp.decode(raw))
+        assert (s.cookie, s.cookie_mask) == (1, (1 << 64) - 1)
+        assert dict(s.match.items()) == {"in_port": (1, 0xFFFF)}
+    with pytest.raises(OFPError) as e:
+        U.decode_flow_mod(ofp.decode(NxFlowMod(version=1, command=0, match=m, out_port=0xFFFF).encode()))
+    assert e.value.name == "NXBRC_NXM_INVALID"
