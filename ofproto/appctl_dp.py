@@ -193,9 +193,8 @@ class Commands:
 
     # ------------------------------------------------------------ fdb
     def fdb_show(self, args) -> str:
-        bg = self.glue.bridges.get(args[0])
-        if bg is None:
-            raise UnixctlError("no such bridge")
+        bg = self._bridge(args[0])
+
         def name(p):
             if isinstance(p, str):                 # xlate learns bundles by Port name
                 bond = bg.bonds.get(p)
@@ -207,14 +206,7 @@ class Commands:
         return bg.macs.fdb_show(self.glue.clock(), name)
 
     def fdb_flush(self, args) -> str:
-        if args:
-            bg = self.glue.bridges.get(args[0])
-            if bg is None:
-                raise UnixctlError("no such bridge")
-            targets = [bg]
-        else:
-            targets = list(self.glue.bridges.values())
-        for bg in targets:
+        for bg in self._bridges(args):
             bg.macs.flush()
             self.glue.mark_dirty(bg)
         return "table successfully flushed"
@@ -224,6 +216,10 @@ class Commands:
         if bg is None:
             raise UnixctlError("no such bridge")
         return bg
+
+    def _bridges(self, args) -> list:
+        """``[BRIDGE]`` arguments: that bridge, or all of them."""
+        return [self._bridge(args[0])] if args else list(self.glue.bridges.values())
 
     def fdb_stats_show(self, args) -> str:
         bg = self._bridge(args[0])
@@ -237,7 +233,7 @@ class Commands:
                 f"  Total number of port moved MAC entries  : {m.total_moved}\n")
 
     def fdb_stats_clear(self, args) -> str:
-        for bg in [self._bridge(args[0])] if args else list(self.glue.bridges.values()):
+        for bg in self._bridges(args):
             m = bg.macs
             m.total_learned = m.total_expired = m.total_evicted = m.total_moved = 0
         return "statistics successfully cleared"

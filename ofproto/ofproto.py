@@ -75,6 +75,7 @@ from . import ofconn as oc
 from .ofconn import Handler
 from .xlate import _calc_mask, _hash_int
 from .ofp import OFPError
+from .ofputil import split_sized
 from .ofp import bodies as B
 from .ofp import messages as M
 from .ofp import metaflow as MF
@@ -759,21 +760,6 @@ def split_replies(make, items, entry_size: int):
     if not items:
         return [make((), 0)]
     chunks = [items[i:i + per] for i in range(0, len(items), per)]
-    return [make(tuple(c), 1 if i < len(chunks) - 1 else 0) for i, c in enumerate(chunks)]
-
-
-def split_sized(make, items, size_of, limit: int = MAX_BODY):
-    """Multipart replies of variable-size entries: as ofpmp_postappend, an
-    entry that would take the body beyond ``limit`` starts the next reply."""
-    chunks, cur, n = [], [], 0
-    for it in items:
-        s = size_of(it)
-        if cur and n + s > limit:
-            chunks.append(cur)
-            cur, n = [], 0
-        cur.append(it)
-        n += s
-    chunks.append(cur)
     return [make(tuple(c), 1 if i < len(chunks) - 1 else 0) for i, c in enumerate(chunks)]
 
 

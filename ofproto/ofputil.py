@@ -802,6 +802,22 @@ def _nx_entry_len(fs: FlowStats, version) -> int:
     return 48 + ((nxm + 7) & ~7) + len(A.pack_actions(fs.actions, version))
 
 
+def split_sized(make, items, size_of, limit: int):
+    """Multipart replies of variable-size entries: as ofpmp_postappend, an
+    entry that would take the body beyond ``limit`` starts the next reply.
+    ``make(entries, more)`` builds one reply (``more``: OFPSF_REPLY_MORE)."""
+    chunks, cur, n = [], [], 0
+    for it in items:
+        s = size_of(it)
+        if cur and n + s > limit:
+            chunks.append(cur)
+            cur, n = [], 0
+        cur.append(it)
+        n += s
+    chunks.append(cur)
+    return [make(tuple(c), 1 if i < len(chunks) - 1 else 0) for i, c in enumerate(chunks)]
+
+
 def encode_flow_stats_replies(request_msg, rules, now: float) -> list:
     """Flow stats reply parts for ``rules`` in the request's family;
     every part but the last carries OFPSF_REPLY_MORE (flags=1)."""
@@ -809,18 +825,11 @@ def encode_flow_stats_replies(request_msg, rules, now: float) -> list:
     v, fam = req.version, req.family
     cls = NxFlowStatsReply if fam == "nx" else FlowStatsReply
     prefix = 24 if fam == "nx" else (12 if v == 1 else 16)
-    parts, cur, size = [], [], prefix
-    for r in rules:
-        fs = flow_stats_entry(r, fam, v, now)
-        n = _nx_entry_len(fs, v) if fam == "nx" else len(_pack_flow_stats(fs, v))
-        if cur and size + n > MAX_REPLY:
-            parts.append(cur)
-            cur, size = [], prefix
-        cur.append(fs)
-        size += n
-    parts.append(cur)
-    return [cls(version=v, xid=req.xid, flags=1 if i < len(parts) - 1 else 0, stats=tuple(p))
-            for i, p in enumerate(parts)]
+    size_of = ((lambda fs: _nx_entry_len(fs, v)) if fam == "nx"
+               else (lambda fs: len(_pack_flow_stats(fs, v))))
+    return split_sized(lambda part, more: cls(version=v, xid=req.xid, flags=more, stats=part),
+                       [flow_stats_entry(r, fam, v, now) for r in rules], size_of,
+                       MAX_REPLY - prefix)
 
 
 def _entry_tail(rule, fam: str, v: int):
@@ -929,28 +938,18 @@ def encode_flow_stats_wire(request_msg, rules, now: float) -> list:
     head = cls(version=v, xid=req.xid, flags=0, stats=()).encode()
     build = _of15_entries if fam == "of11" and v >= 6 else _ENTRY_BUILDERS[fam]
     entries = build(rules, _tail_key(fam, v), v, now)
-    parts, cur = [], []
-    prefix = size = len(head)
-    for e in entries:
-        n = len(e)
-        if cur and size + n > MAX_REPLY:
-            parts.append((size, cur))
-            cur, size = [], prefix
-        cur.append(e)
-        size += n
-    parts.append((size, cur))
-    out = []
-    last = len(parts) - 1
-    for i, (size, entries) in enumerate(parts):
+
+    def message(part, more):
+        body = b"".join(part)
+        size = len(head) + len(body)
         if size > 0xFFFF:
             raise OFPError("OFPBRC_BAD_LEN", b"", f"message too long ({size} bytes)")
         h = bytearray(head)
         struct.pack_into("!H", h, 2, size)
-        if i < last:
+        if more:
             struct.pack_into("!H", h, 10, 1)          # OFPSF_REPLY_MORE
-        entries.insert(0, bytes(h))
-        out.append(b"".join(entries))
-    return out
+        return bytes(h) + body
+    return split_sized(message, entries, len, MAX_REPLY - len(head))
 
 
 # The entry builders, one per family, over _entry_parts: the per-rule
@@ -1229,17 +1228,9 @@ def encode_flow_monitor_replies(version: int, updates, xid: int = 0, family=None
     if len(updates) <= 1:                   # one update is never cut
         return [cls(version=version, xid=xid, updates=tuple(updates))]
     prefix = len(cls(version=version).encode())
-    parts, cur, size = [], [], prefix
-    for u in updates:
-        n = len(cls(version=version, updates=(u,)).encode()) - prefix
-        if cur and size + n > MAX_REPLY:
-            parts.append(cur)
-            cur, size = [], prefix
-        cur.append(u)
-        size += n
-    parts.append(cur)
-    return [cls(version=version, xid=xid, flags=1 if i < len(parts) - 1 else 0,
-                updates=tuple(p)) for i, p in enumerate(parts)]
+    return split_sized(lambda part, more: cls(version=version, xid=xid, flags=more, updates=part),
+                       updates, lambda u: len(cls(version=version, updates=(u,)).encode()) - prefix,
+                       MAX_REPLY - prefix)
 
 
 def encode_monitor_reply_for(request_msg, updates) -> list:
